@@ -24,6 +24,9 @@ class Diagnosis(StrEnum):
     JIA = "jia"
     RHEUMATOID_ARTHRITIS = "rheumatoid_arthritis"
     OTHER = "other"
+    # Skin disease other than atopic dermatitis/psoriasis (e.g. morphea): the paediatric
+    # skin-disease methotrexate cap applies to it (REF §4, Siegfried 2023).
+    OTHER_SKIN_DISEASE = "other_skin_disease"
 
 
 class RiskFactor(StrEnum):

@@ -1,0 +1,275 @@
+"""The clinic staff's UI. Every model is scoped to the user's clinic (a superuser sees all).
+
+Admin classes stay thin: validation is the models' `clean()` and the services in
+`patients/services.py`, which call the clinical core.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
+
+from patients import tenancy
+from patients.models import (
+    AdverseEvent,
+    Clinic,
+    DiseaseAssessment,
+    LabResult,
+    Measurement,
+    Patient,
+    Prescription,
+    StaffMembership,
+)
+from schedules.models import Alert, MonitoringEvent
+
+
+class ClinicScopedMixin:
+    """Clinic isolation and role-based rights for an admin class or inline.
+
+    `clinic_path` is the lookup from the model to its clinic id (e.g. "patient__clinic").
+    """
+
+    clinic_path = "patient__clinic"
+
+    def get_queryset(self, request):
+        return tenancy.scope(super().get_queryset(request), request.user, self.clinic_path)
+
+    def _model_name(self) -> str:
+        return self.model._meta.model_name
+
+    def has_module_permission(self, request) -> bool:
+        m = tenancy.membership_of(request.user)
+        return request.user.is_superuser or bool(m and m.role in tenancy.STAFF_UI_ROLES)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request, *args) -> bool:
+        return tenancy.may_write(request.user, self._model_name())
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return tenancy.may_write(request.user, self._model_name())
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Clinical records are corrected, never deleted (history is the point).
+        return request.user.is_superuser
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        user = request.user
+        if not user.is_superuser:
+            clinic_id = tenancy.clinic_id_of(user)
+            related = db_field.related_model
+            if related is Patient:
+                kwargs["queryset"] = Patient.objects.filter(clinic_id=clinic_id)
+            elif related is Clinic:
+                kwargs["queryset"] = Clinic.objects.filter(id=clinic_id)
+            elif related is StaffMembership:
+                kwargs["queryset"] = StaffMembership.objects.filter(clinic_id=clinic_id)
+            elif related is Prescription:
+                kwargs["queryset"] = Prescription.objects.filter(patient__clinic_id=clinic_id)
+            elif related is LabResult:
+                kwargs["queryset"] = LabResult.objects.filter(clinic_id=clinic_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ScopedAdmin(ClinicScopedMixin, SimpleHistoryAdmin):
+    pass
+
+
+# --- Inlines on the patient page ----------------------------------------------------------
+class ScopedTabularInline(ClinicScopedMixin, admin.TabularInline):
+    extra = 0
+    show_change_link = True
+
+
+class MeasurementInline(ScopedTabularInline):
+    model = Measurement
+    fields = ("measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula")
+    readonly_fields = ("bsa_m2",)
+    extra = 0
+
+
+class ReadOnlyInline(ScopedTabularInline):
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PrescriptionInline(ReadOnlyInline):
+    model = Prescription
+    fields = ("drug", "dose_mg", "frequency", "weekday", "route", "formulation", "status",
+              "change", "start_date", "reason", "created_by")
+    readonly_fields = fields
+    verbose_name_plural = "Prescriptions (whole history, newest first)"
+
+
+class LabResultInline(ReadOnlyInline):
+    model = LabResult
+    fields = ("collected_at", "analyte", "reported_value", "reported_unit", "value", "unit",
+              "reference_high", "evaluable", "accession")
+    readonly_fields = fields
+    verbose_name_plural = "Lab results"
+
+
+class UpcomingMonitoringInline(ReadOnlyInline):
+    model = MonitoringEvent
+    fields = ("kind", "tests", "earliest", "target", "latest", "status", "explanation")
+    readonly_fields = fields
+    verbose_name_plural = "Upcoming monitoring"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status__in=MonitoringEvent.OPEN_STATUSES)
+
+
+class OpenAlertInline(ReadOnlyInline):
+    model = Alert
+    fk_name = "patient"
+    fields = ("severity", "rule", "message", "action", "status", "raised_at")
+    readonly_fields = fields
+    verbose_name_plural = "Open alerts"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(status__in=Alert.ACTIVE_STATUSES)
+
+
+class DiseaseAssessmentInline(ScopedTabularInline):
+    model = DiseaseAssessment
+    fields = ("assessed_on", "iga", "other_score_name", "other_score_value", "notes")
+
+
+class AdverseEventInline(ScopedTabularInline):
+    model = AdverseEvent
+    fields = ("onset_date", "kind", "severity", "led_to_stop", "prescription", "description")
+
+
+# --- Model admins -------------------------------------------------------------------------
+@admin.register(Clinic)
+class ClinicAdmin(ScopedAdmin):
+    clinic_path = "id"
+    list_display = ("name", "time_zone", "contact_email", "mtx_protocol", "mmf_protocol", "bsa_formula")
+    search_fields = ("name", "contact_email")
+    list_filter = ("time_zone", "bsa_formula")
+
+
+@admin.register(StaffMembership)
+class StaffMembershipAdmin(ScopedAdmin):
+    clinic_path = "clinic"
+    list_display = ("user", "role", "clinic", "created_at")
+    list_filter = ("role", "clinic")
+    search_fields = ("user__username", "user__first_name", "user__last_name", "user__email")
+    autocomplete_fields = ("user",)
+
+
+class RiskFactorFilter(admin.SimpleListFilter):
+    title = "risk factor"
+    parameter_name = "risk_factor"
+
+    def lookups(self, request, model_admin):
+        from patients.choices import RISK_FACTOR
+
+        return RISK_FACTOR
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        # JSON "contains" is not on SQLite; a text match on the quoted code works everywhere.
+        return queryset.filter(risk_factors__icontains=f'"{value}"')
+
+
+@admin.register(Patient)
+class PatientAdmin(ScopedAdmin):
+    clinic_path = "clinic"
+    list_display = ("mrn", "family_name", "given_name", "birth_date", "diagnosis",
+                    "responsible_nurse", "open_alerts", "next_test", "clinic")
+    list_filter = ("diagnosis", "sex", "clinic", RiskFactorFilter, "responsible_nurse")
+    search_fields = ("mrn", "family_name", "given_name")
+    date_hierarchy = "birth_date"
+    inlines = [OpenAlertInline, UpcomingMonitoringInline, MeasurementInline, PrescriptionInline,
+               LabResultInline, DiseaseAssessmentInline, AdverseEventInline]
+
+    def get_queryset(self, request):
+        from django.db.models import Count, Min
+
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("clinic", "responsible_nurse__user", "responsible_nurse__clinic")
+            .annotate(
+                _open_alerts=Count(
+                    "alerts", filter=Q(alerts__status__in=Alert.ACTIVE_STATUSES), distinct=True
+                ),
+                _next_test=Min(
+                    "monitoring_events__target",
+                    filter=Q(monitoring_events__status__in=MonitoringEvent.OPEN_STATUSES),
+                ),
+            )
+        )
+
+    @admin.display(description="open alerts", ordering="_open_alerts")
+    def open_alerts(self, obj) -> str:
+        n = getattr(obj, "_open_alerts", 0)
+        return format_html("<strong style='color:#b00'>{}</strong>", n) if n else "0"
+
+    @admin.display(description="next test", ordering="_next_test")
+    def next_test(self, obj):
+        return getattr(obj, "_next_test", None)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if not request.user.is_superuser and "clinic" in form.base_fields:
+            form.base_fields["clinic"].initial = tenancy.clinic_id_of(request.user)
+        return form
+
+
+@admin.register(Measurement)
+class MeasurementAdmin(ScopedAdmin):
+    list_display = ("patient", "measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula")
+    list_filter = ("bsa_formula", "measured_on")
+    search_fields = ("patient__mrn", "patient__family_name")
+    readonly_fields = ("bsa_m2",)
+    autocomplete_fields = ("patient",)
+    list_select_related = ("patient",)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(LabResult)
+class LabResultAdmin(ScopedAdmin):
+    clinic_path = "clinic"
+    list_display = ("patient", "analyte", "reported_value", "reported_unit", "value", "unit",
+                    "reference_high", "evaluable", "collected_at", "accession", "evaluated_at")
+    list_filter = ("analyte", "evaluable", "source", "collected_at")
+    search_fields = ("patient__mrn", "patient__family_name", "accession", "loinc")
+    readonly_fields = ("value", "unit", "comparator", "evaluable", "not_evaluable_reason",
+                       "version", "amended_at", "evaluated_version", "evaluated_at", "received_at")
+    autocomplete_fields = ("patient",)
+    list_select_related = ("patient",)
+    date_hierarchy = "collected_at"
+
+
+@admin.register(DiseaseAssessment)
+class DiseaseAssessmentAdmin(ScopedAdmin):
+    list_display = ("patient", "assessed_on", "iga", "other_score_name", "other_score_value")
+    list_filter = ("iga",)
+    search_fields = ("patient__mrn", "patient__family_name")
+    autocomplete_fields = ("patient",)
+
+
+@admin.register(AdverseEvent)
+class AdverseEventAdmin(ScopedAdmin):
+    list_display = ("patient", "onset_date", "kind", "severity", "led_to_stop", "prescription")
+    list_filter = ("kind", "severity", "led_to_stop")
+    search_fields = ("patient__mrn", "patient__family_name", "description")
+    autocomplete_fields = ("patient",)
+

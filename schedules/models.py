@@ -1,0 +1,183 @@
+"""Monitoring events (the plan), alerts (findings that need a human) and notifications (e-mails).
+
+The planner and the lab rules that produce these rows are pure functions in `clinical/`;
+`schedules/services.py` syncs their output here idempotently.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from clinical import codes
+from patients.choices import DRUG, choices
+from patients.models import Clinic, LabResult, Patient, Prescription, StaffMembership
+
+
+class MonitoringEvent(models.Model):
+    """A planned lab draw or review with its window, produced by `clinical.planner`."""
+
+    class Status(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        UPCOMING = "upcoming", "Upcoming"
+        DUE = "due", "Due"
+        OVERDUE = "overdue", "Overdue"
+        DONE = "done", "Done"
+        CANCELLED = "cancelled", "Cancelled"
+
+    OPEN_STATUSES = (Status.PLANNED, Status.UPCOMING, Status.DUE, Status.OVERDUE)
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="monitoring_events")
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The prescription in force when it was planned.",
+    )
+    drug = models.CharField(max_length=30, choices=DRUG)
+    key = models.CharField(
+        max_length=200, help_text="The planner's stable identity for this event (idempotent sync)."
+    )
+    kind = models.CharField(max_length=20, choices=choices(codes.EventKind))
+    tests = models.JSONField(default=list)
+    earliest = models.DateField()
+    target = models.DateField()
+    latest = models.DateField(help_text="Overdue after this local date.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
+    completed_on = models.DateField(null=True, blank=True)
+    phase = models.CharField(max_length=60, blank=True)
+    explanation = models.TextField(help_text="Why this event exists, with its source.")
+    protocol = models.CharField(max_length=40, blank=True)
+    source = models.CharField(max_length=300, blank=True)
+    alert = models.ForeignKey(
+        "Alert", on_delete=models.SET_NULL, null=True, blank=True, related_name="repeat_events",
+        help_text="For a confirmatory repeat: the alert that asked for it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["target", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "key"], name="event_key_unique_per_patient")
+        ]
+        indexes = [
+            # Used by the reminder sweep: open events by date.
+            models.Index(fields=["status", "target"], name="event_open_by_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.target} ({self.status})"
+
+
+class Alert(models.Model):
+    """A finding that needs a human: open → acknowledged (who, when, note) → resolved."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+        SUPERSEDED = "superseded", "Superseded (result amended)"
+
+    ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="alerts")
+    lab_result = models.ForeignKey(
+        LabResult, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts",
+        help_text="The result that raised it.",
+    )
+    result_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The version of the result evaluated (amendments bump it)."
+    )
+    related_results = models.ManyToManyField(
+        LabResult, blank=True, related_name="+", help_text="Every result behind the finding."
+    )
+    rule = models.CharField(max_length=60)
+    severity = models.CharField(max_length=10, choices=choices(codes.AlertSeverity))
+    status = models.CharField(max_length=15, choices=Status.choices, default=Status.OPEN)
+    message = models.TextField()
+    action = models.TextField(help_text="The recommended action.")
+    source = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True, help_text="ULN used, thresholds, values.")
+    raised_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledge_note = models.TextField(blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolve_note = models.TextField(blank=True)
+    superseded_by = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            # One alert per result version and rule, however often evaluation runs.
+            models.UniqueConstraint(
+                fields=["lab_result", "result_version", "rule"],
+                name="alert_unique_per_result_version_rule",
+                condition=models.Q(lab_result__isnull=False),
+            )
+        ]
+        indexes = [models.Index(fields=["status", "severity", "raised_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.severity}: {self.rule} ({self.status})"
+
+
+class Notification(models.Model):
+    """Every e-mail sent or to be sent, keyed so that no retry or re-run sends it twice."""
+
+    class Kind(models.TextChoices):
+        DIGEST = "digest", "Daily digest (upcoming, due, overdue)"
+        CRITICAL = "critical", "Critical alert"
+        ESCALATION = "escalation", "Escalation to the clinic"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="notifications")
+    key = models.CharField(max_length=200, unique=True, help_text="What, for whom, which occurrence.")
+    kind = models.CharField(max_length=15, choices=Kind.choices)
+    recipient = models.ForeignKey(
+        StaffMembership, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    to_email = models.EmailField()
+    patient = models.ForeignKey(
+        Patient, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    alert = models.ForeignKey(
+        Alert, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    events = models.ManyToManyField(MonitoringEvent, blank=True, related_name="notifications")
+    items = models.JSONField(default=list, blank=True, help_text="What the e-mail reports.")
+    subject = models.CharField(max_length=200, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Used by the sender sweep: what is pending (or stuck sending) and due to be tried.
+            models.Index(fields=["state", "next_attempt_at"], name="notification_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.to_email} ({self.state})"
