@@ -257,6 +257,18 @@ class LabResultAdmin(ScopedAdmin):
     list_select_related = ("patient",)
     date_hierarchy = "collected_at"
 
+    def save_model(self, request, obj, form, change):
+        from patients.services import LAB_IDENTITY_FIELDS, dispatch_evaluation
+
+        obj.source = obj.source or "admin"
+        if change and set(form.changed_data) & set(LAB_IDENTITY_FIELDS):
+            # Editing a stored result is an amendment: history kept, evaluated again.
+            obj.version += 1
+            obj.amended_at = timezone.now()
+            obj.evaluated_version = None
+        super().save_model(request, obj, form, change)
+        dispatch_evaluation(obj.pk)
+
 
 @admin.register(DiseaseAssessment)
 class DiseaseAssessmentAdmin(ScopedAdmin):

@@ -419,7 +419,7 @@ class LabResult(models.Model):
     amended_at = models.DateTimeField(null=True, blank=True, editable=False)
     evaluated_version = models.PositiveIntegerField(
         null=True, blank=True, editable=False,
-        help_text="The version the lab rules last evaluated; behind `version` means pending.",
+        help_text="The version the lab rules evaluated; empty while an evaluation is pending.",
     )
     evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -445,7 +445,7 @@ class LabResult(models.Model):
 
     @property
     def needs_evaluation(self) -> bool:
-        return self.evaluated_version != self.version
+        return self.evaluated_version is None or self.evaluated_version != self.version
 
     def normalise(self) -> None:
         """Fill the canonical fields from what was reported (clinical.units); never guesses."""
@@ -476,7 +476,7 @@ class LabResult(models.Model):
             self.clinic_id = self.patient.clinic_id
         if self.collected_at and self.collected_at > timezone.now() + timezone.timedelta(minutes=5):
             errors["collected_at"] = "is in the future."
-        if self.analyte and self.reported_unit and self.reported_value:
+        if getattr(self, "_strict_unit", True) and self.analyte and self.reported_value:
             n = normalise(codes.Analyte(self.analyte), "1", self.reported_unit)
             if not n.evaluable:
                 errors["reported_unit"] = (

@@ -1,0 +1,188 @@
+"""Writes for patients, measurements and lab results: validate fully, then save.
+
+Every write goes through `full_clean()` so the admin, the API and the demo loader refuse the
+same bad input with the same field messages. Prescription writes: `patients/prescriptions.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Literal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinical.types import ClinicalInputError
+from patients.models import LabResult, Measurement, Patient
+
+log = logging.getLogger(__name__)
+
+
+def _decimal_or_none(value, field: str) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({field: f"{value!r} is not a number."}) from exc
+    if not d.is_finite():
+        raise ValidationError({field: f"{value!r} is not a finite number."})
+    return d
+
+
+@transaction.atomic
+def measurement_record(
+    *, patient: Patient, measured_on, weight_kg, height_cm, bsa_formula: str = "", user=None
+) -> Measurement:
+    m = Measurement(
+        patient=patient,
+        measured_on=measured_on,
+        weight_kg=_decimal_or_none(weight_kg, "weight_kg"),
+        height_cm=_decimal_or_none(height_cm, "height_cm"),
+        bsa_formula=bsa_formula or "",
+        recorded_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    m.full_clean(exclude=["bsa_m2"])
+    m.save()
+    return m
+
+
+# --- Lab results ---------------------------------------------------------------------------
+LAB_IDENTITY_FIELDS = (
+    "analyte", "reported_value", "reported_unit", "reference_low", "reference_high", "collected_at",
+)
+
+
+@dataclass(frozen=True)
+class LabRecordOutcome:
+    result: LabResult
+    outcome: Literal["created", "replayed", "amended"]
+
+
+def dispatch_evaluation(result_id: int) -> None:
+    """Ask a worker to evaluate a result once the transaction commits.
+
+    If the broker is down the result is still stored (evaluated_version is behind version), and
+    the periodic reconcile evaluates it when the broker is back: nothing is lost.
+    """
+
+    def send() -> None:
+        from schedules.tasks import evaluate_lab_result
+
+        try:
+            evaluate_lab_result.delay(result_id)
+        except Exception:  # broker down: the reconcile sweep will pick it up
+            log.warning("Could not queue evaluation of lab result %s; reconcile will.", result_id,
+                        exc_info=True)
+
+    transaction.on_commit(send)
+
+
+def lab_result_record(
+    *,
+    patient: Patient,
+    analyte: str | None,
+    loinc: str | None = None,
+    value,
+    unit: str | None,
+    collected_at: datetime,
+    accession: str,
+    reference_low=None,
+    reference_high=None,
+    source: str = "manual",
+    strict_unit: bool = False,
+) -> LabRecordOutcome:
+    """Store a result exactly as reported: create it, return the stored one on a replay, or amend.
+
+    A replay (same accession, same content) changes nothing. A changed value under the same
+    accession is an amendment: the row is updated (its history kept by django-simple-history),
+    its version bumped, and it is evaluated again, superseding its earlier alerts.
+    `strict_unit=True` (a person typing) refuses an unknown unit; otherwise (a lab system) it is
+    stored as reported, marked not evaluable and raises an alert for a human (issue #4).
+    """
+    from clinical.units import resolve_analyte
+
+    try:
+        code = resolve_analyte(analyte or None, loinc or None)
+    except ClinicalInputError as exc:
+        raise ValidationError({exc.field: exc.reason}) from exc
+    if collected_at is None:
+        raise ValidationError({"collected_at": "is required."})
+    if timezone.is_naive(collected_at):
+        raise ValidationError({"collected_at": "needs a time-zone offset (ISO 8601, e.g. +01:00)."})
+    accession = (accession or "").strip()
+    if not accession:
+        raise ValidationError({"accession": "is required."})
+    value_text = "" if value is None else str(value).strip()
+    if not value_text:
+        raise ValidationError({"value": "is required (a number, or the text as reported)."})
+
+    fields = {
+        "analyte": code.value,
+        "loinc": (loinc or "").strip(),
+        "reported_value": value_text,
+        "reported_unit": (unit or "").strip(),
+        "reference_low": _decimal_or_none(reference_low, "reference_low"),
+        "reference_high": _decimal_or_none(reference_high, "reference_high"),
+        "collected_at": collected_at,
+        "source": source,
+    }
+    if not fields["loinc"]:
+        from clinical.units import PRIMARY_LOINC
+
+        fields["loinc"] = PRIMARY_LOINC.get(code, "")
+
+    for _attempt in range(2):
+        try:
+            with transaction.atomic():
+                existing = (
+                    LabResult.objects.select_for_update()
+                    .filter(clinic_id=patient.clinic_id, accession=accession)
+                    .first()
+                )
+                if existing is None:
+                    result = LabResult(patient=patient, clinic_id=patient.clinic_id,
+                                       accession=accession, **fields)
+                    result._strict_unit = strict_unit
+                    result.full_clean(exclude=["clinic"])
+                    result.save()
+                    dispatch_evaluation(result.pk)
+                    return LabRecordOutcome(result, "created")
+                if existing.patient_id != patient.pk:
+                    raise ValidationError(
+                        {"accession": f"{accession!r} is already used for another patient in this "
+                         "clinic; an accession number identifies one result."}
+                    )
+                if _same_content(existing, fields):
+                    return LabRecordOutcome(existing, "replayed")
+                for name, val in fields.items():
+                    setattr(existing, name, val)
+                existing._strict_unit = strict_unit
+                existing.full_clean(exclude=["clinic"])
+                existing.version += 1
+                existing.amended_at = timezone.now()
+                existing.evaluated_version = None  # pending again (see LabResult.needs_evaluation)
+                existing._change_reason = "amended by the lab (same accession, new content)"
+                existing.save()
+                dispatch_evaluation(existing.pk)
+                return LabRecordOutcome(existing, "amended")
+        except IntegrityError:
+            # Another request stored the same accession between our read and our insert:
+            # go round once more and treat it as a replay or an amendment.
+            continue
+    raise ValidationError({"accession": "could not be stored (concurrent writes); retry."})
+
+
+def _same_content(existing: LabResult, fields: dict) -> bool:
+    for name in LAB_IDENTITY_FIELDS:
+        old, new = getattr(existing, name), fields[name]
+        if isinstance(old, Decimal) or isinstance(new, Decimal):
+            if (old is None) != (new is None) or (old is not None and Decimal(old) != Decimal(new)):
+                return False
+        elif old != new:
+            return False
+    return True

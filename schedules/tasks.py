@@ -1,0 +1,58 @@
+"""Celery tasks: thin shells that take ids, load, and call a service.
+
+Every task here is idempotent (safe to run twice, safe to redeliver after a worker dies), which
+is why the project runs with acks_late (settings.CELERY_TASK_ACKS_LATE).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+log = logging.getLogger(__name__)
+
+RECONCILE_CHUNK = 200
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=8
+)
+def evaluate_lab_result(result_id: int) -> None:
+    """Run the lab rules on one stored result (no-op if already evaluated at its version)."""
+    from schedules.services import evaluate_result
+
+    evaluate_result(result_id)
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=8
+)
+def evaluate_lab_results(result_ids: list[int]) -> None:
+    """A chunk of the reconcile sweep."""
+    from schedules.services import evaluate_result
+
+    for result_id in result_ids:
+        try:
+            evaluate_result(result_id)
+        except Exception:
+            # One bad row must not stop the chunk; it stays pending and is retried next sweep.
+            log.exception("Evaluating lab result %s failed; it stays pending.", result_id)
+
+
+@shared_task
+def reconcile_unevaluated_results(chunk_size: int = RECONCILE_CHUNK) -> int:
+    """Fan out every result still unevaluated (stored while Redis or the worker was down)."""
+    from patients.models import LabResult
+
+    ids = list(
+        LabResult.objects.filter(evaluated_version__isnull=True)
+        .order_by("received_at")
+        .values_list("id", flat=True)[:50_000]
+    )
+    for start in range(0, len(ids), chunk_size):
+        evaluate_lab_results.delay(ids[start : start + chunk_size])
+    if ids:
+        log.info("Reconcile queued %d unevaluated lab result(s).", len(ids))
+    return len(ids)
