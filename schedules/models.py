@@ -45,6 +45,7 @@ class MonitoringEvent(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PLANNED)
     completed_on = models.DateField(null=True, blank=True)
     phase = models.CharField(max_length=60, blank=True)
+    interval_days = models.PositiveSmallIntegerField(null=True, blank=True)
     explanation = models.TextField(help_text="Why this event exists, with its source.")
     protocol = models.CharField(max_length=40, blank=True)
     source = models.CharField(max_length=300, blank=True)
