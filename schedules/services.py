@@ -48,3 +48,30 @@ def alert_resolve(*, alert: Alert, user, note: str) -> Alert:
     alert.resolve_note = note
     alert.save()
     return alert
+
+
+# --- Planning and evaluation (bodies land with the clinical planner / lab rules) -------------
+def dispatch_replan(patient_id: int) -> None:
+    """Re-plan a patient's monitoring after the current transaction commits."""
+
+    def send() -> None:
+        from schedules.tasks import replan_patient
+
+        try:
+            replan_patient.delay(patient_id)
+        except Exception:  # broker down: the nightly replan sweep covers it
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "Could not queue re-planning of patient %s.", patient_id, exc_info=True
+            )
+
+    transaction.on_commit(send)
+
+
+def sync_plan(patient_id: int, today=None) -> None:
+    raise NotImplementedError
+
+
+def evaluate_result(result_id: int) -> None:
+    raise NotImplementedError

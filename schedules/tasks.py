@@ -56,3 +56,13 @@ def reconcile_unevaluated_results(chunk_size: int = RECONCILE_CHUNK) -> int:
     if ids:
         log.info("Reconcile queued %d unevaluated lab result(s).", len(ids))
     return len(ids)
+
+
+@shared_task(
+    autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=8
+)
+def replan_patient(patient_id: int) -> None:
+    """Re-run the planner for one patient and sync its events (idempotent)."""
+    from schedules.services import sync_plan
+
+    sync_plan(patient_id)

@@ -1,0 +1,265 @@
+"""Prescription writes. A prescription is never edited: every change is a new row superseding
+the current one, with who, when and why (`Prescription.supersedes`).
+
+Every write runs the clinical checks (`clinical.prescription_checks`): a hard stop refuses the
+save with `ValidationError({field: [message (code)]})`; warnings are returned and stored on the
+row. The same functions serve the admin, the API and the demo loader, so no door skips a check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from clinical import codes
+from clinical.types import CheckResult
+from patients.models import LabResult, Patient, Prescription
+
+MONITORED_DRUGS = (codes.Drug.METHOTREXATE.value, codes.Drug.MYCOPHENOLATE_MOFETIL.value)
+
+
+@dataclass(frozen=True)
+class PrescriptionOutcome:
+    prescription: Prescription
+    warnings: list[CheckResult]
+
+
+def warning_dict(w: CheckResult) -> dict:
+    return {"code": w.code, "message": w.message, "source": w.source.cite(), "field": w.field}
+
+
+def current_prescriptions(patient: Patient) -> list[Prescription]:
+    """The head of every treatment chain (nothing supersedes it), active, held or stopped."""
+    return list(
+        Prescription.objects.filter(patient=patient, superseded_by__isnull=True).order_by("id")
+    )
+
+
+def _context(patient: Patient, *, exclude_chain_of: Prescription | None, today: date,
+             drug: str):
+    from clinical.prescription_checks import (
+        MeasurementSnapshot,
+        OtherPrescription,
+        PatientContext,
+        RenalFunction,
+    )
+
+    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    renal = (
+        LabResult.objects.filter(patient=patient, analyte=codes.Analyte.EGFR.value, evaluable=True)
+        .order_by("-collected_at")
+        .first()
+    )
+    others = [
+        OtherPrescription(
+            drug=codes.Drug(p.drug),
+            frequency=p.frequency,
+            weekday=codes.Weekday(p.weekday) if p.weekday else None,
+            dose_mg=p.dose_mg,
+        )
+        for p in current_prescriptions(patient)
+        if p.status == codes.PrescriptionStatus.ACTIVE.value
+        and (exclude_chain_of is None or p.pk != exclude_chain_of.pk)
+    ]
+    previous_dose = exclude_chain_of.dose_mg if exclude_chain_of is not None else None
+    clinic = patient.clinic
+    return PatientContext(
+        birth_date=patient.birth_date,
+        sex=codes.Sex(patient.sex),
+        diagnosis=codes.Diagnosis(patient.diagnosis),
+        today=today,
+        latest_measurement=(
+            MeasurementSnapshot(latest.measured_on, latest.weight_kg, latest.height_cm)
+            if latest else None
+        ),
+        renal_function=(
+            RenalFunction(kind="egfr", value=renal.value, measured_on=renal.collected_at.date())
+            if renal else None
+        ),
+        other_prescriptions=tuple(others),
+        previous_dose_mg=previous_dose,
+        measurement_max_age_days=clinic.measurement_max_age_days,
+        measurement_max_age_days_under_2=clinic.measurement_max_age_days_under_2,
+    )
+
+
+def _check(row: Prescription, *, previous: Prescription | None) -> list[CheckResult]:
+    """Run the clinical checks on an unsaved row; raise on a hard stop, return the warnings."""
+    from clinical.prescription_checks import PrescriptionDraft, check_prescription, hard_stops
+
+    if row.status != codes.PrescriptionStatus.ACTIVE.value:
+        return []  # a hold or stop gives nothing: nothing to check
+    draft = PrescriptionDraft(
+        drug=row.drug,
+        dose_mg=row.dose_mg,
+        frequency=row.frequency or None,
+        weekday=row.weekday or None,
+        route=row.route or None,
+        formulation=row.formulation or None,
+        start_date=row.start_date,
+        basis=row.basis or None,
+        amount=row.basis_amount,
+        override_reason=(row.override_reason or "").strip() or None,
+    )
+    ctx = _context(row.patient, exclude_chain_of=previous, today=row.patient.clinic.today(),
+                   drug=row.drug)
+    results = check_prescription(draft, ctx)
+    stops = hard_stops(results)
+    if stops:
+        errors: dict[str, list[ValidationError]] = {}
+        for s in stops:
+            errors.setdefault(s.field or "__all__", []).append(
+                ValidationError(f"{s.message} [{s.code}; {s.source.cite()}]", code=s.code)
+            )
+        raise ValidationError(errors)
+    return [r for r in results if r not in stops]
+
+
+def _save(row: Prescription, warnings: list[CheckResult]) -> PrescriptionOutcome:
+    row.warnings = [warning_dict(w) for w in warnings]
+    row.full_clean(exclude=["supersedes"] if row.supersedes_id is None else None)
+    row.save()
+    _after_change(row)
+    return PrescriptionOutcome(row, warnings)
+
+
+def _after_change(row: Prescription) -> None:
+    """The monitoring plan depends on the prescription history: re-plan after commit."""
+    from schedules.services import dispatch_replan
+
+    dispatch_replan(row.patient_id)
+
+
+def _dec(value, field: str) -> Decimal:
+    try:
+        d = Decimal(str(value))
+    except Exception as exc:
+        raise ValidationError({field: f"{value!r} is not a number."}) from exc
+    if not d.is_finite():
+        raise ValidationError({field: "must be a finite number."})
+    return d
+
+
+@transaction.atomic
+def prescription_start(
+    *, patient: Patient, drug: str, dose_mg, frequency: str, weekday: str = "",
+    route: str = "oral", formulation: str = "", start_date: date, basis: str = "",
+    basis_amount=None, reason: str = "", override_reason: str = "", protocol: str = "",
+    end_date: date | None = None, user=None,
+) -> PrescriptionOutcome:
+    row = Prescription(
+        patient=patient, drug=drug, dose_mg=_dec(dose_mg, "dose_mg"), frequency=frequency,
+        weekday=weekday or "", route=route or "oral", formulation=formulation or "",
+        start_date=start_date, end_date=end_date, basis=basis or "",
+        basis_amount=_dec(basis_amount, "basis_amount") if basis_amount not in (None, "") else None,
+        reason=reason or "", override_reason=override_reason or "", protocol=protocol or "",
+        status=codes.PrescriptionStatus.ACTIVE.value, change=Prescription.Change.START,
+        created_by=_user(user),
+    )
+    row.full_clean(exclude=["warnings"])
+    return _save(row, _check(row, previous=None))
+
+
+def _successor(current: Prescription, *, change: str, status: str, effective_date: date,
+               reason: str, user, **changes) -> Prescription:
+    current = Prescription.objects.select_for_update().get(pk=current.pk)
+    if not current.is_current:
+        raise ValidationError(
+            {"prescription": "has already been superseded; act on the current prescription."}
+        )
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "is required: say why (it is kept with the history)."})
+    if effective_date < current.start_date:
+        raise ValidationError(
+            {"effective_date": f"is before the current prescription's start ({current.start_date})."}
+        )
+    row = Prescription(
+        patient=current.patient, drug=current.drug, dose_mg=current.dose_mg,
+        frequency=current.frequency, weekday=current.weekday, route=current.route,
+        formulation=current.formulation, basis=current.basis, basis_amount=current.basis_amount,
+        protocol=current.protocol, stable_marked_on=None,
+        start_date=effective_date, status=status, change=change, supersedes=current,
+        reason=reason.strip(), created_by=_user(user),
+    )
+    for name, value in changes.items():
+        if value is not None:
+            setattr(row, name, value)
+    return row
+
+
+@transaction.atomic
+def prescription_change_dose(
+    *, prescription: Prescription, dose_mg, effective_date: date, reason: str, user=None,
+    basis: str | None = None, basis_amount=None, formulation: str | None = None,
+    route: str | None = None, weekday: str | None = None, override_reason: str = "",
+) -> PrescriptionOutcome:
+    """A new dose (or route/formulation): the early monitoring phase restarts on an increase."""
+    if prescription.status != codes.PrescriptionStatus.ACTIVE.value:
+        raise ValidationError({"status": f"is {prescription.status}: restart it before changing the dose."})
+    new_dose = _dec(dose_mg, "dose_mg")
+    if new_dose > prescription.dose_mg:
+        change = Prescription.Change.DOSE_INCREASE
+    elif new_dose < prescription.dose_mg:
+        change = Prescription.Change.DOSE_DECREASE
+    elif (route and route != prescription.route) or (formulation and formulation != prescription.formulation):
+        change = Prescription.Change.ROUTE_CHANGE
+    else:
+        raise ValidationError({"dose_mg": "is the current dose: nothing changes."})
+    row = _successor(
+        prescription, change=change, status=codes.PrescriptionStatus.ACTIVE.value,
+        effective_date=effective_date, reason=reason, user=user, dose_mg=new_dose,
+        basis=basis, formulation=formulation, route=route, weekday=weekday,
+        basis_amount=_dec(basis_amount, "basis_amount") if basis_amount not in (None, "") else None,
+        override_reason=override_reason or "",
+    )
+    return _save(row, _check(row, previous=prescription))
+
+
+@transaction.atomic
+def prescription_hold(*, prescription: Prescription, effective_date: date, reason: str,
+                      user=None) -> PrescriptionOutcome:
+    if prescription.status != codes.PrescriptionStatus.ACTIVE.value:
+        raise ValidationError({"status": f"is {prescription.status}: only an active prescription can be held."})
+    row = _successor(prescription, change=Prescription.Change.HOLD,
+                     status=codes.PrescriptionStatus.HELD.value, effective_date=effective_date,
+                     reason=reason, user=user)
+    return _save(row, [])
+
+
+@transaction.atomic
+def prescription_restart(*, prescription: Prescription, effective_date: date, reason: str,
+                         user=None, dose_mg=None, override_reason: str = "") -> PrescriptionOutcome:
+    """Restart after a hold (optionally at another dose, e.g. lower after raised liver tests)."""
+    if prescription.status != codes.PrescriptionStatus.HELD.value:
+        raise ValidationError({"status": f"is {prescription.status}: only a held prescription can be restarted."})
+    row = _successor(prescription, change=Prescription.Change.RESTART,
+                     status=codes.PrescriptionStatus.ACTIVE.value, effective_date=effective_date,
+                     reason=reason, user=user,
+                     dose_mg=_dec(dose_mg, "dose_mg") if dose_mg not in (None, "") else None,
+                     override_reason=override_reason or "")
+    # Compare with the last active dose for the >50 % change check.
+    last_active = next((p for p in reversed(prescription.chain())
+                        if p.status == codes.PrescriptionStatus.ACTIVE.value), None)
+    return _save(row, _check(row, previous=last_active))
+
+
+@transaction.atomic
+def prescription_stop(*, prescription: Prescription, effective_date: date, reason: str,
+                      end_reason: str, user=None) -> PrescriptionOutcome:
+    if prescription.status == codes.PrescriptionStatus.STOPPED.value:
+        raise ValidationError({"status": "is already stopped."})
+    valid = {c.value for c in codes.TreatmentEndReason}
+    if end_reason not in valid:
+        raise ValidationError({"end_reason": f"must be one of {', '.join(sorted(valid))}."})
+    row = _successor(prescription, change=Prescription.Change.STOP,
+                     status=codes.PrescriptionStatus.STOPPED.value, effective_date=effective_date,
+                     reason=reason, user=user, end_reason=end_reason, end_date=effective_date)
+    return _save(row, [])
+
+
+def _user(user):
+    return user if getattr(user, "is_authenticated", False) else None
