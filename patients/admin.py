@@ -6,13 +6,19 @@ Admin classes stay thin: validation is the models' `clean()` and the services in
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from patients import tenancy
+from patients import choices, tenancy
 from patients.models import (
     AdverseEvent,
     Clinic,
@@ -285,3 +291,194 @@ class AdverseEventAdmin(ScopedAdmin):
     search_fields = ("patient__mrn", "patient__family_name", "description")
     autocomplete_fields = ("patient",)
 
+
+
+# --- Prescriptions: started through the checks, changed only by superseding ----------------
+class PrescriptionStartForm(forms.ModelForm):
+    """The prescription form: every dosing check runs here; a hard stop is a field error.
+
+    Leave the dose empty and give a basis (mg/kg or mg/m²) and amount to have it calculated
+    from the latest measurement, rounded to the chosen product, with every step shown.
+    """
+
+    dose_mg = forms.DecimalField(
+        label="Dose (mg)", required=False, max_digits=8, decimal_places=2,
+        help_text="Methotrexate: per week. Mycophenolate: per dose. Empty: calculated from the "
+        "basis and the latest measurement.",
+    )
+
+    class Meta:
+        model = Prescription
+        fields = ("patient", "drug", "basis", "basis_amount", "dose_mg", "frequency", "weekday",
+                  "route", "formulation", "start_date", "end_date", "protocol", "reason",
+                  "override_reason")
+
+    calculation = None
+    check_warnings: list = []
+
+    def _post_clean(self):
+        pass  # validation is the service's (below), which also runs full_clean()
+
+    def clean(self):
+        from patients.prescriptions import dose_from_basis, prescription_preview
+
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            if data.get("dose_mg") is None:
+                if not data.get("basis") or data.get("basis_amount") is None:
+                    raise ValidationError({"dose_mg": "Give a dose, or a basis and amount to calculate it."})
+                self.calculation = dose_from_basis(
+                    patient=data["patient"], drug=data["drug"], basis=data["basis"],
+                    amount=data["basis_amount"], formulation=data.get("formulation") or "",
+                    route=data.get("route") or "", weekday=data.get("weekday") or "",
+                )
+                data["dose_mg"] = self.calculation.final_dose_mg
+            self.check_warnings = prescription_preview(**self.service_kwargs(data))
+        except ValidationError as exc:
+            for field, msgs in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, msgs)
+        return data
+
+    @staticmethod
+    def service_kwargs(data) -> dict:
+        return {k: data.get(k) for k in (
+            "patient", "drug", "dose_mg", "frequency", "weekday", "route", "formulation",
+            "start_date", "basis", "basis_amount", "reason", "override_reason", "protocol",
+            "end_date")} | {k: data.get(k) or "" for k in (
+            "weekday", "route", "formulation", "basis", "reason", "override_reason", "protocol")}
+
+
+class PrescriptionActionForm(forms.Form):
+    effective_date = forms.DateField(help_text="YYYY-MM-DD")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept with the history.")
+    dose_mg = forms.DecimalField(required=False, max_digits=8, decimal_places=2,
+                                 help_text="Change dose: the new dose. Restart: optional (e.g. lower).")
+    override_reason = forms.CharField(required=False, help_text="Only to override a dose cap.")
+    end_reason = forms.ChoiceField(required=False, choices=[("", "—")] + choices.TREATMENT_END_REASON,
+                                   help_text="Stop: why the treatment ended.")
+
+
+@admin.register(Prescription)
+class PrescriptionAdmin(ScopedAdmin):
+    list_display = ("patient", "drug", "dose_mg", "frequency", "weekday", "route", "formulation",
+                    "status", "change", "start_date", "is_current_display", "created_by")
+    list_filter = ("drug", "status", "change", "route", "frequency")
+    search_fields = ("patient__mrn", "patient__family_name", "reason")
+    list_select_related = ("patient", "created_by", "superseded_by")
+    autocomplete_fields = ("patient",)
+    ACTIONS = ("change-dose", "hold", "restart", "stop", "mark-stable")
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = PrescriptionStartForm
+        return super().get_form(request, obj, **kwargs)
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return [f.name for f in Prescription._meta.fields] + ["chain_display", "actions_display"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return PrescriptionStartForm.Meta.fields
+        return ("actions_display", "patient", "drug", "dose_mg", "frequency", "weekday", "route",
+                "formulation", "basis", "basis_amount", "status", "change", "start_date",
+                "end_date", "reason", "end_reason", "override_reason", "protocol",
+                "stable_marked_on", "warnings", "created_by", "created_at", "chain_display")
+
+    @admin.display(description="current", boolean=True)
+    def is_current_display(self, obj) -> bool:
+        return obj.is_current
+
+    @admin.display(description="history of this treatment")
+    def chain_display(self, obj) -> str:
+        rows = format_html_join(
+            "", "<li>{} — {}: {} mg, {} ({}) — {}</li>",
+            ((p.start_date, p.get_change_display(), p.dose_mg, p.get_status_display(),
+              p.created_by or "system", p.reason) for p in obj.chain()),
+        )
+        return format_html("<ol>{}</ol>", rows)
+
+    @admin.display(description="actions")
+    def actions_display(self, obj) -> str:
+        if not obj.is_current:
+            return format_html("Superseded by <a href='../../{}/change/'>a later prescription</a>.",
+                               obj.superseded_by.pk)
+        allowed = {"active": ["change-dose", "hold", "stop", "mark-stable"],
+                   "held": ["restart", "stop"], "stopped": []}[obj.status]
+        return format_html_join(" · ", "<a class='button' href='act/{}/'>{}</a>",
+                                ((a, a.replace("-", " ").capitalize()) for a in allowed)) or "—"
+
+    def save_model(self, request, obj, form, change):
+        from patients.prescriptions import prescription_start
+
+        if change:
+            return super().save_model(request, obj, form, change)
+        out = prescription_start(**form.service_kwargs(form.cleaned_data), user=request.user)
+        # The admin goes on with `obj` (log entry, redirect): make it the row the service saved.
+        obj.__dict__.update(out.prescription.__dict__)
+        if form.calculation is not None:
+            steps = "; ".join(f"{s.name}: {s.value}" for s in form.calculation.steps)
+            self.message_user(request, f"Calculated: {form.calculation.administration}. {steps}",
+                              messages.INFO)
+        for w in out.warnings:
+            self.message_user(request, f"Warning {w.code}: {w.message} ({w.source.cite()})",
+                              messages.WARNING)
+
+    def save_related(self, request, form, formsets, change):
+        pass  # no inlines or m2m on a prescription
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/act/<str:action>/", self.admin_site.admin_view(self.act_view),
+                 name="patients_prescription_act"),
+            *super().get_urls(),
+        ]
+
+    def act_view(self, request, pk: int, action: str):
+        from patients import prescriptions as svc
+
+        rx = self.get_queryset(request).filter(pk=pk).first()
+        if rx is None or action not in self.ACTIONS:
+            raise Http404("No such prescription or action.")
+        if not self.has_change_permission(request, rx):
+            raise PermissionDenied
+        form = PrescriptionActionForm(request.POST or None,
+                                      initial={"effective_date": rx.patient.clinic.today()})
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            common = {"prescription": rx, "effective_date": d["effective_date"],
+                      "reason": d["reason"], "user": request.user}
+            try:
+                if action == "mark-stable":
+                    rx.stable_marked_on = d["effective_date"]
+                    rx._change_reason = d["reason"]
+                    rx.save()
+                    svc._after_change(rx)
+                    out = svc.PrescriptionOutcome(rx, [])
+                elif action == "change-dose":
+                    out = svc.prescription_change_dose(**common, dose_mg=d["dose_mg"],
+                                                       override_reason=d["override_reason"])
+                elif action == "hold":
+                    out = svc.prescription_hold(**common)
+                elif action == "restart":
+                    out = svc.prescription_restart(**common, dose_mg=d["dose_mg"],
+                                                   override_reason=d["override_reason"])
+                else:
+                    out = svc.prescription_stop(**common, end_reason=d["end_reason"])
+            except ValidationError as exc:
+                for field, msgs in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, msgs)
+            else:
+                for w in out.warnings:
+                    self.message_user(request, f"Warning {w.code}: {w.message} ({w.source.cite()})",
+                                      messages.WARNING)
+                self.message_user(request, f"{action.replace('-', ' ').capitalize()} recorded.",
+                                  messages.SUCCESS)
+                return redirect("admin:patients_prescription_change", out.prescription.pk)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "original": rx, "form": form, "action": action.replace("-", " "),
+                   "title": f"{action.replace('-', ' ').capitalize()}: {rx}"}
+        return TemplateResponse(request, "admin/patients/prescription/act.html", context)

@@ -39,11 +39,11 @@ def current_prescriptions(patient: Patient) -> list[Prescription]:
     )
 
 
-def _context(patient: Patient, *, exclude_chain_of: Prescription | None, today: date,
-             drug: str):
+def _context(patient: Patient, *, previous: Prescription | None, today: date):
+    """What the checks need to know about the patient, read from the database."""
     from clinical.prescription_checks import (
-        MeasurementSnapshot,
-        OtherPrescription,
+        ActivePrescription,
+        Measurement,
         PatientContext,
         RenalFunction,
     )
@@ -55,35 +55,31 @@ def _context(patient: Patient, *, exclude_chain_of: Prescription | None, today: 
         .first()
     )
     others = [
-        OtherPrescription(
-            drug=codes.Drug(p.drug),
-            frequency=p.frequency,
-            weekday=codes.Weekday(p.weekday) if p.weekday else None,
-            dose_mg=p.dose_mg,
-        )
+        ActivePrescription(drug=p.drug, frequency=p.frequency, weekday=p.weekday or None,
+                           dose_mg=p.dose_mg)
         for p in current_prescriptions(patient)
         if p.status == codes.PrescriptionStatus.ACTIVE.value
-        and (exclude_chain_of is None or p.pk != exclude_chain_of.pk)
+        and (previous is None or p.pk != previous.pk)
     ]
-    previous_dose = exclude_chain_of.dose_mg if exclude_chain_of is not None else None
     clinic = patient.clinic
     return PatientContext(
         birth_date=patient.birth_date,
         sex=codes.Sex(patient.sex),
         diagnosis=codes.Diagnosis(patient.diagnosis),
         today=today,
-        latest_measurement=(
-            MeasurementSnapshot(latest.measured_on, latest.weight_kg, latest.height_cm)
-            if latest else None
+        measurement=(
+            Measurement(latest.measured_on, latest.weight_kg, latest.height_cm) if latest else None
         ),
-        renal_function=(
-            RenalFunction(kind="egfr", value=renal.value, measured_on=renal.collected_at.date())
+        renal=(
+            RenalFunction(value=renal.value,
+                          measured_on=renal.collected_at.astimezone(clinic.tz).date())
             if renal else None
         ),
         other_prescriptions=tuple(others),
-        previous_dose_mg=previous_dose,
+        previous_dose_mg=previous.dose_mg if previous is not None else None,
         measurement_max_age_days=clinic.measurement_max_age_days,
         measurement_max_age_days_under_2=clinic.measurement_max_age_days_under_2,
+        bsa_formula=codes.BSAFormula(clinic.bsa_formula),
     )
 
 
@@ -105,8 +101,7 @@ def _check(row: Prescription, *, previous: Prescription | None) -> list[CheckRes
         amount=row.basis_amount,
         override_reason=(row.override_reason or "").strip() or None,
     )
-    ctx = _context(row.patient, exclude_chain_of=previous, today=row.patient.clinic.today(),
-                   drug=row.drug)
+    ctx = _context(row.patient, previous=previous, today=row.patient.clinic.today())
     results = check_prescription(draft, ctx)
     stops = hard_stops(results)
     if stops:
@@ -144,13 +139,12 @@ def _dec(value, field: str) -> Decimal:
     return d
 
 
-@transaction.atomic
-def prescription_start(
+def _start_row(
     *, patient: Patient, drug: str, dose_mg, frequency: str, weekday: str = "",
     route: str = "oral", formulation: str = "", start_date: date, basis: str = "",
     basis_amount=None, reason: str = "", override_reason: str = "", protocol: str = "",
     end_date: date | None = None, user=None,
-) -> PrescriptionOutcome:
+) -> Prescription:
     row = Prescription(
         patient=patient, drug=drug, dose_mg=_dec(dose_mg, "dose_mg"), frequency=frequency,
         weekday=weekday or "", route=route or "oral", formulation=formulation or "",
@@ -161,7 +155,50 @@ def prescription_start(
         created_by=_user(user),
     )
     row.full_clean(exclude=["warnings"])
+    current = [p for p in current_prescriptions(patient)
+               if p.drug == drug and p.status != codes.PrescriptionStatus.STOPPED.value]
+    if current:
+        raise ValidationError({"drug": (
+            f"{patient} already has a current {row.get_drug_display().lower()} prescription "
+            f"({current[0]}); change its dose, hold, restart or stop it instead of starting another."
+        )})
+    return row
+
+
+def prescription_preview(**kwargs) -> list[CheckResult]:
+    """Run every check of `prescription_start` without saving: raises on a hard stop."""
+    return _check(_start_row(**kwargs), previous=None)
+
+
+@transaction.atomic
+def prescription_start(**kwargs) -> PrescriptionOutcome:
+    """Start a treatment (keyword arguments as `_start_row`). Hard stops raise ValidationError."""
+    row = _start_row(**kwargs)
     return _save(row, _check(row, previous=None))
+
+
+def dose_from_basis(*, patient: Patient, drug: str, basis: str, amount, formulation: str = "",
+                    route: str = "", weekday: str = "", on_date: date | None = None):
+    """The calculator on the patient's latest measurement (`clinical.dosing.calculate_dose`)."""
+    from clinical.dosing import DoseRequest, calculate_dose
+    from clinical.types import ClinicalInputError
+
+    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    if latest is None and basis != codes.DoseBasis.FIXED.value:
+        raise ValidationError({"basis": "needs a weight (and height) measurement: record one first."})
+    try:
+        return calculate_dose(DoseRequest(
+            drug=drug, basis=basis, amount=_dec(amount, "basis_amount"),
+            weight_kg=latest.weight_kg if latest else None,
+            height_cm=latest.height_cm if latest else None,
+            formula=codes.BSAFormula(latest.bsa_formula) if latest and latest.bsa_formula else None,
+            birth_date=patient.birth_date, on_date=on_date or patient.clinic.today(),
+            indication=patient.diagnosis, formulation=formulation or None,
+            weekday=weekday or None, route=route or None,
+        ))
+    except ClinicalInputError as exc:
+        field = {"amount": "basis_amount"}.get(exc.field, exc.field)
+        raise ValidationError({field: exc.reason}) from exc
 
 
 def _successor(current: Prescription, *, change: str, status: str, effective_date: date,
