@@ -110,16 +110,36 @@ class ReadOnlyInline(ScopedTabularInline):
 
 class PrescriptionInline(ReadOnlyInline):
     model = Prescription
-    fields = ("drug", "dose_mg", "frequency", "weekday", "route", "formulation", "status",
-              "change", "start_date", "reason", "created_by")
+    fields = (
+        "drug",
+        "dose_mg",
+        "frequency",
+        "weekday",
+        "route",
+        "formulation",
+        "status",
+        "change",
+        "start_date",
+        "reason",
+        "created_by",
+    )
     readonly_fields = fields
     verbose_name_plural = "Prescriptions (whole history, newest first)"
 
 
 class LabResultInline(ReadOnlyInline):
     model = LabResult
-    fields = ("collected_at", "analyte", "reported_value", "reported_unit", "value", "unit",
-              "reference_high", "evaluable", "accession")
+    fields = (
+        "collected_at",
+        "analyte",
+        "reported_value",
+        "reported_unit",
+        "value",
+        "unit",
+        "reference_high",
+        "evaluable",
+        "accession",
+    )
     readonly_fields = fields
     verbose_name_plural = "Lab results"
 
@@ -159,7 +179,14 @@ class AdverseEventInline(ScopedTabularInline):
 @admin.register(Clinic)
 class ClinicAdmin(ScopedAdmin):
     clinic_path = "id"
-    list_display = ("name", "time_zone", "contact_email", "mtx_protocol", "mmf_protocol", "bsa_formula")
+    list_display = (
+        "name",
+        "time_zone",
+        "contact_email",
+        "mtx_protocol",
+        "mmf_protocol",
+        "bsa_formula",
+    )
     search_fields = ("name", "contact_email")
     list_filter = ("time_zone", "bsa_formula")
 
@@ -193,13 +220,29 @@ class RiskFactorFilter(admin.SimpleListFilter):
 @admin.register(Patient)
 class PatientAdmin(ScopedAdmin):
     clinic_path = "clinic"
-    list_display = ("mrn", "family_name", "given_name", "birth_date", "diagnosis",
-                    "responsible_nurse", "open_alerts", "next_test", "clinic")
+    list_display = (
+        "mrn",
+        "family_name",
+        "given_name",
+        "birth_date",
+        "diagnosis",
+        "responsible_nurse",
+        "open_alerts",
+        "next_test",
+        "clinic",
+    )
     list_filter = ("diagnosis", "sex", "clinic", RiskFactorFilter, "responsible_nurse")
     search_fields = ("mrn", "family_name", "given_name")
     date_hierarchy = "birth_date"
-    inlines = [OpenAlertInline, UpcomingMonitoringInline, MeasurementInline, PrescriptionInline,
-               LabResultInline, DiseaseAssessmentInline, AdverseEventInline]
+    inlines = [
+        OpenAlertInline,
+        UpcomingMonitoringInline,
+        MeasurementInline,
+        PrescriptionInline,
+        LabResultInline,
+        DiseaseAssessmentInline,
+        AdverseEventInline,
+    ]
 
     def get_queryset(self, request):
         from django.db.models import Count, Min
@@ -253,12 +296,33 @@ class MeasurementAdmin(ScopedAdmin):
 @admin.register(LabResult)
 class LabResultAdmin(ScopedAdmin):
     clinic_path = "clinic"
-    list_display = ("patient", "analyte", "reported_value", "reported_unit", "value", "unit",
-                    "reference_high", "evaluable", "collected_at", "accession", "evaluated_at")
+    list_display = (
+        "patient",
+        "analyte",
+        "reported_value",
+        "reported_unit",
+        "value",
+        "unit",
+        "reference_high",
+        "evaluable",
+        "collected_at",
+        "accession",
+        "evaluated_at",
+    )
     list_filter = ("analyte", "evaluable", "source", "collected_at")
     search_fields = ("patient__mrn", "patient__family_name", "accession", "loinc")
-    readonly_fields = ("value", "unit", "comparator", "evaluable", "not_evaluable_reason",
-                       "version", "amended_at", "evaluated_version", "evaluated_at", "received_at")
+    readonly_fields = (
+        "value",
+        "unit",
+        "comparator",
+        "evaluable",
+        "not_evaluable_reason",
+        "version",
+        "amended_at",
+        "evaluated_version",
+        "evaluated_at",
+        "received_at",
+    )
     autocomplete_fields = ("patient",)
     list_select_related = ("patient",)
     date_hierarchy = "collected_at"
@@ -292,7 +356,6 @@ class AdverseEventAdmin(ScopedAdmin):
     autocomplete_fields = ("patient",)
 
 
-
 # --- Prescriptions: started through the checks, changed only by superseding ----------------
 class PrescriptionStartForm(forms.ModelForm):
     """The prescription form: every dosing check runs here; a hard stop is a field error.
@@ -302,16 +365,32 @@ class PrescriptionStartForm(forms.ModelForm):
     """
 
     dose_mg = forms.DecimalField(
-        label="Dose (mg)", required=False, max_digits=8, decimal_places=2,
+        label="Dose (mg)",
+        required=False,
+        max_digits=8,
+        decimal_places=2,
         help_text="Methotrexate: per week. Mycophenolate: per dose. Empty: calculated from the "
         "basis and the latest measurement.",
     )
 
     class Meta:
         model = Prescription
-        fields = ("patient", "drug", "basis", "basis_amount", "dose_mg", "frequency", "weekday",
-                  "route", "formulation", "start_date", "end_date", "protocol", "reason",
-                  "override_reason")
+        fields = (
+            "patient",
+            "drug",
+            "basis",
+            "basis_amount",
+            "dose_mg",
+            "frequency",
+            "weekday",
+            "route",
+            "formulation",
+            "start_date",
+            "end_date",
+            "protocol",
+            "reason",
+            "override_reason",
+        )
 
     calculation = None
     check_warnings: list = []
@@ -328,11 +407,17 @@ class PrescriptionStartForm(forms.ModelForm):
         try:
             if data.get("dose_mg") is None:
                 if not data.get("basis") or data.get("basis_amount") is None:
-                    raise ValidationError({"dose_mg": "Give a dose, or a basis and amount to calculate it."})
+                    raise ValidationError(
+                        {"dose_mg": "Give a dose, or a basis and amount to calculate it."}
+                    )
                 self.calculation = dose_from_basis(
-                    patient=data["patient"], drug=data["drug"], basis=data["basis"],
-                    amount=data["basis_amount"], formulation=data.get("formulation") or "",
-                    route=data.get("route") or "", weekday=data.get("weekday") or "",
+                    patient=data["patient"],
+                    drug=data["drug"],
+                    basis=data["basis"],
+                    amount=data["basis_amount"],
+                    formulation=data.get("formulation") or "",
+                    route=data.get("route") or "",
+                    weekday=data.get("weekday") or "",
                 )
                 data["dose_mg"] = self.calculation.final_dose_mg
             self.check_warnings = prescription_preview(**self.service_kwargs(data))
@@ -343,27 +428,73 @@ class PrescriptionStartForm(forms.ModelForm):
 
     @staticmethod
     def service_kwargs(data) -> dict:
-        return {k: data.get(k) for k in (
-            "patient", "drug", "dose_mg", "frequency", "weekday", "route", "formulation",
-            "start_date", "basis", "basis_amount", "reason", "override_reason", "protocol",
-            "end_date")} | {k: data.get(k) or "" for k in (
-            "weekday", "route", "formulation", "basis", "reason", "override_reason", "protocol")}
+        return {
+            k: data.get(k)
+            for k in (
+                "patient",
+                "drug",
+                "dose_mg",
+                "frequency",
+                "weekday",
+                "route",
+                "formulation",
+                "start_date",
+                "basis",
+                "basis_amount",
+                "reason",
+                "override_reason",
+                "protocol",
+                "end_date",
+            )
+        } | {
+            k: data.get(k) or ""
+            for k in (
+                "weekday",
+                "route",
+                "formulation",
+                "basis",
+                "reason",
+                "override_reason",
+                "protocol",
+            )
+        }
 
 
 class PrescriptionActionForm(forms.Form):
     effective_date = forms.DateField(help_text="YYYY-MM-DD")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept with the history.")
-    dose_mg = forms.DecimalField(required=False, max_digits=8, decimal_places=2,
-                                 help_text="Change dose: the new dose. Restart: optional (e.g. lower).")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept with the history."
+    )
+    dose_mg = forms.DecimalField(
+        required=False,
+        max_digits=8,
+        decimal_places=2,
+        help_text="Change dose: the new dose. Restart: optional (e.g. lower).",
+    )
     override_reason = forms.CharField(required=False, help_text="Only to override a dose cap.")
-    end_reason = forms.ChoiceField(required=False, choices=[("", "—")] + choices.TREATMENT_END_REASON,
-                                   help_text="Stop: why the treatment ended.")
+    end_reason = forms.ChoiceField(
+        required=False,
+        choices=[("", "—"), *choices.TREATMENT_END_REASON],
+        help_text="Stop: why the treatment ended.",
+    )
 
 
 @admin.register(Prescription)
 class PrescriptionAdmin(ScopedAdmin):
-    list_display = ("patient", "drug", "dose_mg", "frequency", "weekday", "route", "formulation",
-                    "status", "change", "start_date", "is_current_display", "created_by")
+    list_display = (
+        "patient",
+        "drug",
+        "dose_mg",
+        "frequency",
+        "weekday",
+        "route",
+        "formulation",
+        "status",
+        "change",
+        "start_date",
+        "is_current_display",
+        "created_by",
+    )
     list_filter = ("drug", "status", "change", "route", "frequency")
     search_fields = ("patient__mrn", "patient__family_name", "reason")
     list_select_related = ("patient", "created_by", "superseded_by")
@@ -383,10 +514,31 @@ class PrescriptionAdmin(ScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return PrescriptionStartForm.Meta.fields
-        return ("actions_display", "patient", "drug", "dose_mg", "frequency", "weekday", "route",
-                "formulation", "basis", "basis_amount", "status", "change", "start_date",
-                "end_date", "reason", "end_reason", "override_reason", "protocol",
-                "stable_marked_on", "warnings", "created_by", "created_at", "chain_display")
+        return (
+            "actions_display",
+            "patient",
+            "drug",
+            "dose_mg",
+            "frequency",
+            "weekday",
+            "route",
+            "formulation",
+            "basis",
+            "basis_amount",
+            "status",
+            "change",
+            "start_date",
+            "end_date",
+            "reason",
+            "end_reason",
+            "override_reason",
+            "protocol",
+            "stable_marked_on",
+            "warnings",
+            "created_by",
+            "created_at",
+            "chain_display",
+        )
 
     @admin.display(description="current", boolean=True)
     def is_current_display(self, obj) -> bool:
@@ -395,21 +547,42 @@ class PrescriptionAdmin(ScopedAdmin):
     @admin.display(description="history of this treatment")
     def chain_display(self, obj) -> str:
         rows = format_html_join(
-            "", "<li>{} — {}: {} mg, {} ({}) — {}</li>",
-            ((p.start_date, p.get_change_display(), p.dose_mg, p.get_status_display(),
-              p.created_by or "system", p.reason) for p in obj.chain()),
+            "",
+            "<li>{} — {}: {} mg, {} ({}) — {}</li>",
+            (
+                (
+                    p.start_date,
+                    p.get_change_display(),
+                    p.dose_mg,
+                    p.get_status_display(),
+                    p.created_by or "system",
+                    p.reason,
+                )
+                for p in obj.chain()
+            ),
         )
         return format_html("<ol>{}</ol>", rows)
 
     @admin.display(description="actions")
     def actions_display(self, obj) -> str:
         if not obj.is_current:
-            return format_html("Superseded by <a href='../../{}/change/'>a later prescription</a>.",
-                               obj.superseded_by.pk)
-        allowed = {"active": ["change-dose", "hold", "stop", "mark-stable"],
-                   "held": ["restart", "stop"], "stopped": []}[obj.status]
-        return format_html_join(" · ", "<a class='button' href='act/{}/'>{}</a>",
-                                ((a, a.replace("-", " ").capitalize()) for a in allowed)) or "—"
+            return format_html(
+                "Superseded by <a href='../../{}/change/'>a later prescription</a>.",
+                obj.superseded_by.pk,
+            )
+        allowed = {
+            "active": ["change-dose", "hold", "stop", "mark-stable"],
+            "held": ["restart", "stop"],
+            "stopped": [],
+        }[obj.status]
+        return (
+            format_html_join(
+                " · ",
+                "<a class='button' href='act/{}/'>{}</a>",
+                ((a, a.replace("-", " ").capitalize()) for a in allowed),
+            )
+            or "—"
+        )
 
     def save_model(self, request, obj, form, change):
         from patients.prescriptions import prescription_start
@@ -421,19 +594,24 @@ class PrescriptionAdmin(ScopedAdmin):
         obj.__dict__.update(out.prescription.__dict__)
         if form.calculation is not None:
             steps = "; ".join(f"{s.name}: {s.value}" for s in form.calculation.steps)
-            self.message_user(request, f"Calculated: {form.calculation.administration}. {steps}",
-                              messages.INFO)
+            self.message_user(
+                request, f"Calculated: {form.calculation.administration}. {steps}", messages.INFO
+            )
         for w in out.warnings:
-            self.message_user(request, f"Warning {w.code}: {w.message} ({w.source.cite()})",
-                              messages.WARNING)
+            self.message_user(
+                request, f"Warning {w.code}: {w.message} ({w.source.cite()})", messages.WARNING
+            )
 
     def save_related(self, request, form, formsets, change):
         pass  # no inlines or m2m on a prescription
 
     def get_urls(self):
         return [
-            path("<int:pk>/act/<str:action>/", self.admin_site.admin_view(self.act_view),
-                 name="patients_prescription_act"),
+            path(
+                "<int:pk>/act/<str:action>/",
+                self.admin_site.admin_view(self.act_view),
+                name="patients_prescription_act",
+            ),
             *super().get_urls(),
         ]
 
@@ -445,12 +623,17 @@ class PrescriptionAdmin(ScopedAdmin):
             raise Http404("No such prescription or action.")
         if not self.has_change_permission(request, rx):
             raise PermissionDenied
-        form = PrescriptionActionForm(request.POST or None,
-                                      initial={"effective_date": rx.patient.clinic.today()})
+        form = PrescriptionActionForm(
+            request.POST or None, initial={"effective_date": rx.patient.clinic.today()}
+        )
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
-            common = {"prescription": rx, "effective_date": d["effective_date"],
-                      "reason": d["reason"], "user": request.user}
+            common = {
+                "prescription": rx,
+                "effective_date": d["effective_date"],
+                "reason": d["reason"],
+                "user": request.user,
+            }
             try:
                 if action == "mark-stable":
                     rx.stable_marked_on = d["effective_date"]
@@ -459,13 +642,15 @@ class PrescriptionAdmin(ScopedAdmin):
                     svc._after_change(rx)
                     out = svc.PrescriptionOutcome(rx, [])
                 elif action == "change-dose":
-                    out = svc.prescription_change_dose(**common, dose_mg=d["dose_mg"],
-                                                       override_reason=d["override_reason"])
+                    out = svc.prescription_change_dose(
+                        **common, dose_mg=d["dose_mg"], override_reason=d["override_reason"]
+                    )
                 elif action == "hold":
                     out = svc.prescription_hold(**common)
                 elif action == "restart":
-                    out = svc.prescription_restart(**common, dose_mg=d["dose_mg"],
-                                                   override_reason=d["override_reason"])
+                    out = svc.prescription_restart(
+                        **common, dose_mg=d["dose_mg"], override_reason=d["override_reason"]
+                    )
                 else:
                     out = svc.prescription_stop(**common, end_reason=d["end_reason"])
             except ValidationError as exc:
@@ -473,12 +658,21 @@ class PrescriptionAdmin(ScopedAdmin):
                     form.add_error(field if field in form.fields else None, msgs)
             else:
                 for w in out.warnings:
-                    self.message_user(request, f"Warning {w.code}: {w.message} ({w.source.cite()})",
-                                      messages.WARNING)
-                self.message_user(request, f"{action.replace('-', ' ').capitalize()} recorded.",
-                                  messages.SUCCESS)
+                    self.message_user(
+                        request,
+                        f"Warning {w.code}: {w.message} ({w.source.cite()})",
+                        messages.WARNING,
+                    )
+                self.message_user(
+                    request, f"{action.replace('-', ' ').capitalize()} recorded.", messages.SUCCESS
+                )
                 return redirect("admin:patients_prescription_change", out.prescription.pk)
-        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
-                   "original": rx, "form": form, "action": action.replace("-", " "),
-                   "title": f"{action.replace('-', ' ').capitalize()}: {rx}"}
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": rx,
+            "form": form,
+            "action": action.replace("-", " "),
+            "title": f"{action.replace('-', ' ').capitalize()}: {rx}",
+        }
         return TemplateResponse(request, "admin/patients/prescription/act.html", context)

@@ -9,9 +9,7 @@ from clinical import codes
 
 def choices(enum: type[StrEnum], labels: dict[str, str] | None = None) -> list[tuple[str, str]]:
     labels = labels or {}
-    return [
-        (m.value, labels.get(m.value, m.value.replace("_", " ").capitalize())) for m in enum
-    ]
+    return [(m.value, labels.get(m.value, m.value.replace("_", " ").capitalize())) for m in enum]
 
 
 SEX = choices(codes.Sex)

@@ -78,7 +78,8 @@ class Clinic(models.Model):
         default=14, help_text="Days overdue after which the clinic contact is told as well."
     )
     measurement_max_age_days = models.PositiveSmallIntegerField(
-        default=90, help_text="A weight/height older than this warns on a weight- or BSA-based dose."
+        default=90,
+        help_text="A weight/height older than this warns on a weight- or BSA-based dose.",
     )
     measurement_max_age_days_under_2 = models.PositiveSmallIntegerField(
         default=30, help_text="The same limit for children under 2 years."
@@ -130,7 +131,9 @@ class StaffMembership(models.Model):
 
 class Patient(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
-    mrn = models.CharField("MRN", max_length=64, help_text="Medical record number, unique in the clinic.")
+    mrn = models.CharField(
+        "MRN", max_length=64, help_text="Medical record number, unique in the clinic."
+    )
     given_name = models.CharField(max_length=100)
     family_name = models.CharField(max_length=100)
     birth_date = models.DateField(validators=[validate_not_future])
@@ -204,14 +207,23 @@ class Measurement(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="measurements")
     measured_on = models.DateField(validators=[validate_not_future])
     weight_kg = models.DecimalField(
-        "weight (kg)", max_digits=6, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+        "weight (kg)",
+        max_digits=6,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
     )
     height_cm = models.DecimalField(
-        "height (cm)", max_digits=5, decimal_places=1, validators=[MinValueValidator(Decimal("0.1"))]
+        "height (cm)",
+        max_digits=5,
+        decimal_places=1,
+        validators=[MinValueValidator(Decimal("0.1"))],
     )
     bsa_m2 = models.DecimalField("BSA (m²)", max_digits=5, decimal_places=3, editable=False)
     bsa_formula = models.CharField(
-        "BSA formula", max_length=20, choices=choices.BSA_FORMULA, blank=True,
+        "BSA formula",
+        max_length=20,
+        choices=choices.BSA_FORMULA,
+        blank=True,
         help_text="Blank: the clinic's default formula.",
     )
     recorded_by = models.ForeignKey(
@@ -282,38 +294,57 @@ class Prescription(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="prescriptions")
     drug = models.CharField(max_length=30, choices=choices.DRUG)
     dose_mg = models.DecimalField(
-        "dose (mg)", max_digits=8, decimal_places=2,
+        "dose (mg)",
+        max_digits=8,
+        decimal_places=2,
         help_text="Per administration: methotrexate per week; mycophenolate per dose.",
     )
     dose_unit = models.CharField(max_length=10, default="mg", editable=False)
     frequency = models.CharField(max_length=20, choices=choices.FREQUENCY)
     weekday = models.CharField(
-        max_length=10, choices=choices.WEEKDAY, blank=True,
+        max_length=10,
+        choices=choices.WEEKDAY,
+        blank=True,
         help_text="Methotrexate (and weekly folic acid): the day of the week, written in full.",
     )
     route = models.CharField(max_length=20, choices=choices.ROUTE, default=codes.Route.ORAL.value)
     formulation = models.CharField(max_length=30, choices=choices.FORMULATION, blank=True)
     basis = models.CharField(
-        "dose basis", max_length=20, choices=choices.DOSE_BASIS, blank=True,
+        "dose basis",
+        max_length=20,
+        choices=choices.DOSE_BASIS,
+        blank=True,
         help_text="How the dose was derived (for weight- or BSA-based checks).",
     )
     basis_amount = models.DecimalField(
-        "basis amount", max_digits=8, decimal_places=3, null=True, blank=True,
+        "basis amount",
+        max_digits=8,
+        decimal_places=3,
+        null=True,
+        blank=True,
         help_text="mg/m² or mg/kg when the dose is weight- or BSA-based.",
     )
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True, help_text="Planned end, if any.")
     status = models.CharField(
-        max_length=10, choices=choices.PRESCRIPTION_STATUS, default=codes.PrescriptionStatus.ACTIVE.value
+        max_length=10,
+        choices=choices.PRESCRIPTION_STATUS,
+        default=codes.PrescriptionStatus.ACTIVE.value,
     )
     change = models.CharField(max_length=20, choices=Change.choices, default=Change.START)
     supersedes = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="superseded_by",
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_by",
         help_text="The prescription this one replaces (its history is kept unchanged).",
     )
     reason = models.TextField(blank=True, help_text="Why it was started or changed.")
     end_reason = models.CharField(
-        max_length=40, choices=choices.TREATMENT_END_REASON, blank=True,
+        max_length=40,
+        choices=choices.TREATMENT_END_REASON,
+        blank=True,
         help_text="Why the treatment ended (on a stop).",
     )
     override_reason = models.TextField(
@@ -326,7 +357,9 @@ class Prescription(models.Model):
         null=True, blank=True, help_text="A clinician marked the dose stable on this date."
     )
     warnings = models.JSONField(
-        default=list, blank=True, editable=False,
+        default=list,
+        blank=True,
+        editable=False,
         help_text="The dosing warnings shown when it was saved (code, message, source).",
     )
     created_by = models.ForeignKey(
@@ -394,7 +427,11 @@ class LabResult(models.Model):
     reported_unit = models.CharField(max_length=40, blank=True)
     comparator = models.CharField(max_length=2, blank=True, editable=False)
     value = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True, editable=False,
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="In the canonical unit; empty when not evaluable.",
     )
     unit = models.CharField("canonical unit", max_length=40, blank=True, editable=False)
@@ -402,7 +439,11 @@ class LabResult(models.Model):
     not_evaluable_reason = models.CharField(max_length=200, blank=True, editable=False)
     reference_low = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
     reference_high = models.DecimalField(
-        "reference high (ULN)", max_digits=12, decimal_places=4, null=True, blank=True,
+        "reference high (ULN)",
+        max_digits=12,
+        decimal_places=4,
+        null=True,
+        blank=True,
         help_text="In the reported unit; converted with the value.",
     )
     reference_low_canonical = models.DecimalField(
@@ -413,12 +454,18 @@ class LabResult(models.Model):
     )
     collected_at = models.DateTimeField()
     accession = models.CharField(max_length=64)
-    source = models.CharField(max_length=64, default="manual", help_text="Lab system, API, admin, demo.")
+    source = models.CharField(
+        max_length=64, default="manual", help_text="Lab system, API, admin, demo."
+    )
     received_at = models.DateTimeField(auto_now_add=True)
-    version = models.PositiveIntegerField(default=1, editable=False, help_text="Bumped on amendment.")
+    version = models.PositiveIntegerField(
+        default=1, editable=False, help_text="Bumped on amendment."
+    )
     amended_at = models.DateTimeField(null=True, blank=True, editable=False)
     evaluated_version = models.PositiveIntegerField(
-        null=True, blank=True, editable=False,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="The version the lab rules evaluated; empty while an evaluation is pending.",
     )
     evaluated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -428,7 +475,9 @@ class LabResult(models.Model):
     class Meta:
         ordering = ["-collected_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["clinic", "accession"], name="lab_accession_unique_in_clinic")
+            models.UniqueConstraint(
+                fields=["clinic", "accession"], name="lab_accession_unique_in_clinic"
+            )
         ]
         indexes = [
             models.Index(fields=["patient", "analyte", "collected_at"]),
@@ -512,7 +561,9 @@ class DiseaseAssessment(models.Model):
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="assessments")
     assessed_on = models.DateField(validators=[validate_not_future])
     iga = models.PositiveSmallIntegerField("IGA", choices=IGA.choices)
-    other_score_name = models.CharField(max_length=40, blank=True, help_text="e.g. EASI, PASI, CDASI")
+    other_score_name = models.CharField(
+        max_length=40, blank=True, help_text="e.g. EASI, PASI, CDASI"
+    )
     other_score_value = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
     notes = models.TextField(blank=True)
     recorded_by = models.ForeignKey(
@@ -549,7 +600,11 @@ class AdverseEvent(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="adverse_events")
     prescription = models.ForeignKey(
-        Prescription, on_delete=models.SET_NULL, null=True, blank=True, related_name="adverse_events"
+        Prescription,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="adverse_events",
     )
     kind = models.CharField(max_length=30, choices=Kind.choices)
     description = models.TextField(blank=True)
@@ -570,5 +625,9 @@ class AdverseEvent(models.Model):
         return f"{self.onset_date}: {self.get_kind_display()} ({self.severity})"
 
     def clean(self) -> None:
-        if self.prescription_id and self.patient_id and self.prescription.patient_id != self.patient_id:
+        if (
+            self.prescription_id
+            and self.patient_id
+            and self.prescription.patient_id != self.patient_id
+        ):
             raise ValidationError({"prescription": "belongs to another patient."})

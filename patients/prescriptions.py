@@ -55,8 +55,9 @@ def _context(patient: Patient, *, previous: Prescription | None, today: date):
         .first()
     )
     others = [
-        ActivePrescription(drug=p.drug, frequency=p.frequency, weekday=p.weekday or None,
-                           dose_mg=p.dose_mg)
+        ActivePrescription(
+            drug=p.drug, frequency=p.frequency, weekday=p.weekday or None, dose_mg=p.dose_mg
+        )
         for p in current_prescriptions(patient)
         if p.status == codes.PrescriptionStatus.ACTIVE.value
         and (previous is None or p.pk != previous.pk)
@@ -71,9 +72,11 @@ def _context(patient: Patient, *, previous: Prescription | None, today: date):
             Measurement(latest.measured_on, latest.weight_kg, latest.height_cm) if latest else None
         ),
         renal=(
-            RenalFunction(value=renal.value,
-                          measured_on=renal.collected_at.astimezone(clinic.tz).date())
-            if renal else None
+            RenalFunction(
+                value=renal.value, measured_on=renal.collected_at.astimezone(clinic.tz).date()
+            )
+            if renal
+            else None
         ),
         other_prescriptions=tuple(others),
         previous_dose_mg=previous.dose_mg if previous is not None else None,
@@ -115,8 +118,8 @@ def _check(row: Prescription, *, previous: Prescription | None) -> list[CheckRes
 
 
 def _save(row: Prescription, warnings: list[CheckResult]) -> PrescriptionOutcome:
+    """Save a row that `_validated` has passed."""
     row.warnings = [warning_dict(w) for w in warnings]
-    row.full_clean(exclude=["supersedes"] if row.supersedes_id is None else None)
     row.save()
     _after_change(row)
     return PrescriptionOutcome(row, warnings)
@@ -140,69 +143,144 @@ def _dec(value, field: str) -> Decimal:
 
 
 def _start_row(
-    *, patient: Patient, drug: str, dose_mg, frequency: str, weekday: str = "",
-    route: str = "oral", formulation: str = "", start_date: date, basis: str = "",
-    basis_amount=None, reason: str = "", override_reason: str = "", protocol: str = "",
-    end_date: date | None = None, user=None,
+    *,
+    patient: Patient,
+    drug: str,
+    dose_mg,
+    frequency: str,
+    weekday: str = "",
+    route: str = "oral",
+    formulation: str = "",
+    start_date: date,
+    basis: str = "",
+    basis_amount=None,
+    reason: str = "",
+    override_reason: str = "",
+    protocol: str = "",
+    end_date: date | None = None,
+    user=None,
 ) -> Prescription:
     row = Prescription(
-        patient=patient, drug=drug, dose_mg=_dec(dose_mg, "dose_mg"), frequency=frequency,
-        weekday=weekday or "", route=route or "oral", formulation=formulation or "",
-        start_date=start_date, end_date=end_date, basis=basis or "",
+        patient=patient,
+        drug=drug,
+        dose_mg=_dec(dose_mg, "dose_mg"),
+        frequency=frequency,
+        weekday=weekday or "",
+        route=route or "oral",
+        formulation=formulation or "",
+        start_date=start_date,
+        end_date=end_date,
+        basis=basis or "",
         basis_amount=_dec(basis_amount, "basis_amount") if basis_amount not in (None, "") else None,
-        reason=reason or "", override_reason=override_reason or "", protocol=protocol or "",
-        status=codes.PrescriptionStatus.ACTIVE.value, change=Prescription.Change.START,
+        reason=reason or "",
+        override_reason=override_reason or "",
+        protocol=protocol or "",
+        status=codes.PrescriptionStatus.ACTIVE.value,
+        change=Prescription.Change.START,
         created_by=_user(user),
     )
-    row.full_clean(exclude=["warnings"])
-    current = [p for p in current_prescriptions(patient)
-               if p.drug == drug and p.status != codes.PrescriptionStatus.STOPPED.value]
+    current = [
+        p
+        for p in current_prescriptions(patient)
+        if p.drug == drug and p.status != codes.PrescriptionStatus.STOPPED.value
+    ]
     if current:
-        raise ValidationError({"drug": (
-            f"{patient} already has a current {row.get_drug_display().lower()} prescription "
-            f"({current[0]}); change its dose, hold, restart or stop it instead of starting another."
-        )})
+        raise ValidationError(
+            {
+                "drug": (
+                    f"{patient} already has a current {row.get_drug_display().lower()} prescription "
+                    f"({current[0]}); change its dose, hold, restart or stop it instead of starting another."
+                )
+            }
+        )
     return row
+
+
+def _validated(row: Prescription, *, previous: Prescription | None) -> list[CheckResult]:
+    """Field validation and the clinical checks together, so every problem is reported at once
+    and a clinical reason (e.g. "methotrexate is once weekly") comes before a generic one."""
+    errors: dict[str, list[ValidationError]] = {}
+    try:
+        row.full_clean(exclude=["warnings", "supersedes"])
+    except ValidationError as exc:
+        errors = dict(exc.error_dict)
+    try:
+        warnings = _check(row, previous=previous)
+    except ValidationError as exc:
+        for field, errs in exc.error_dict.items():
+            errors[field] = errs + errors.get(field, [])
+        warnings = []
+    if errors:
+        raise ValidationError(errors)
+    return warnings
 
 
 def prescription_preview(**kwargs) -> list[CheckResult]:
     """Run every check of `prescription_start` without saving: raises on a hard stop."""
-    return _check(_start_row(**kwargs), previous=None)
+    return _validated(_start_row(**kwargs), previous=None)
 
 
 @transaction.atomic
 def prescription_start(**kwargs) -> PrescriptionOutcome:
     """Start a treatment (keyword arguments as `_start_row`). Hard stops raise ValidationError."""
     row = _start_row(**kwargs)
-    return _save(row, _check(row, previous=None))
+    return _save(row, _validated(row, previous=None))
 
 
-def dose_from_basis(*, patient: Patient, drug: str, basis: str, amount, formulation: str = "",
-                    route: str = "", weekday: str = "", on_date: date | None = None):
+def dose_from_basis(
+    *,
+    patient: Patient,
+    drug: str,
+    basis: str,
+    amount,
+    formulation: str = "",
+    route: str = "",
+    weekday: str = "",
+    on_date: date | None = None,
+):
     """The calculator on the patient's latest measurement (`clinical.dosing.calculate_dose`)."""
     from clinical.dosing import DoseRequest, calculate_dose
     from clinical.types import ClinicalInputError
 
     latest = patient.measurements.order_by("-measured_on", "-id").first()
     if latest is None and basis != codes.DoseBasis.FIXED.value:
-        raise ValidationError({"basis": "needs a weight (and height) measurement: record one first."})
+        raise ValidationError(
+            {"basis": "needs a weight (and height) measurement: record one first."}
+        )
     try:
-        return calculate_dose(DoseRequest(
-            drug=drug, basis=basis, amount=_dec(amount, "basis_amount"),
-            weight_kg=latest.weight_kg if latest else None,
-            height_cm=latest.height_cm if latest else None,
-            formula=codes.BSAFormula(latest.bsa_formula) if latest and latest.bsa_formula else None,
-            birth_date=patient.birth_date, on_date=on_date or patient.clinic.today(),
-            indication=patient.diagnosis, formulation=formulation or None,
-            weekday=weekday or None, route=route or None,
-        ))
+        return calculate_dose(
+            DoseRequest(
+                drug=drug,
+                basis=basis,
+                amount=_dec(amount, "basis_amount"),
+                weight_kg=latest.weight_kg if latest else None,
+                height_cm=latest.height_cm if latest else None,
+                formula=codes.BSAFormula(latest.bsa_formula)
+                if latest and latest.bsa_formula
+                else None,
+                birth_date=patient.birth_date,
+                on_date=on_date or patient.clinic.today(),
+                indication=patient.diagnosis,
+                formulation=formulation or None,
+                weekday=weekday or None,
+                route=route or None,
+            )
+        )
     except ClinicalInputError as exc:
         field = {"amount": "basis_amount"}.get(exc.field, exc.field)
         raise ValidationError({field: exc.reason}) from exc
 
 
-def _successor(current: Prescription, *, change: str, status: str, effective_date: date,
-               reason: str, user, **changes) -> Prescription:
+def _successor(
+    current: Prescription,
+    *,
+    change: str,
+    status: str,
+    effective_date: date,
+    reason: str,
+    user,
+    **changes,
+) -> Prescription:
     current = Prescription.objects.select_for_update().get(pk=current.pk)
     if not current.is_current:
         raise ValidationError(
@@ -212,15 +290,28 @@ def _successor(current: Prescription, *, change: str, status: str, effective_dat
         raise ValidationError({"reason": "is required: say why (it is kept with the history)."})
     if effective_date < current.start_date:
         raise ValidationError(
-            {"effective_date": f"is before the current prescription's start ({current.start_date})."}
+            {
+                "effective_date": f"is before the current prescription's start ({current.start_date})."
+            }
         )
     row = Prescription(
-        patient=current.patient, drug=current.drug, dose_mg=current.dose_mg,
-        frequency=current.frequency, weekday=current.weekday, route=current.route,
-        formulation=current.formulation, basis=current.basis, basis_amount=current.basis_amount,
-        protocol=current.protocol, stable_marked_on=None,
-        start_date=effective_date, status=status, change=change, supersedes=current,
-        reason=reason.strip(), created_by=_user(user),
+        patient=current.patient,
+        drug=current.drug,
+        dose_mg=current.dose_mg,
+        frequency=current.frequency,
+        weekday=current.weekday,
+        route=current.route,
+        formulation=current.formulation,
+        basis=current.basis,
+        basis_amount=current.basis_amount,
+        protocol=current.protocol,
+        stable_marked_on=None,
+        start_date=effective_date,
+        status=status,
+        change=change,
+        supersedes=current,
+        reason=reason.strip(),
+        created_by=_user(user),
     )
     for name, value in changes.items():
         if value is not None:
@@ -230,72 +321,129 @@ def _successor(current: Prescription, *, change: str, status: str, effective_dat
 
 @transaction.atomic
 def prescription_change_dose(
-    *, prescription: Prescription, dose_mg, effective_date: date, reason: str, user=None,
-    basis: str | None = None, basis_amount=None, formulation: str | None = None,
-    route: str | None = None, weekday: str | None = None, override_reason: str = "",
+    *,
+    prescription: Prescription,
+    dose_mg,
+    effective_date: date,
+    reason: str,
+    user=None,
+    basis: str | None = None,
+    basis_amount=None,
+    formulation: str | None = None,
+    route: str | None = None,
+    weekday: str | None = None,
+    override_reason: str = "",
 ) -> PrescriptionOutcome:
     """A new dose (or route/formulation): the early monitoring phase restarts on an increase."""
     if prescription.status != codes.PrescriptionStatus.ACTIVE.value:
-        raise ValidationError({"status": f"is {prescription.status}: restart it before changing the dose."})
+        raise ValidationError(
+            {"status": f"is {prescription.status}: restart it before changing the dose."}
+        )
     new_dose = _dec(dose_mg, "dose_mg")
     if new_dose > prescription.dose_mg:
         change = Prescription.Change.DOSE_INCREASE
     elif new_dose < prescription.dose_mg:
         change = Prescription.Change.DOSE_DECREASE
-    elif (route and route != prescription.route) or (formulation and formulation != prescription.formulation):
+    elif (route and route != prescription.route) or (
+        formulation and formulation != prescription.formulation
+    ):
         change = Prescription.Change.ROUTE_CHANGE
     else:
         raise ValidationError({"dose_mg": "is the current dose: nothing changes."})
     row = _successor(
-        prescription, change=change, status=codes.PrescriptionStatus.ACTIVE.value,
-        effective_date=effective_date, reason=reason, user=user, dose_mg=new_dose,
-        basis=basis, formulation=formulation, route=route, weekday=weekday,
+        prescription,
+        change=change,
+        status=codes.PrescriptionStatus.ACTIVE.value,
+        effective_date=effective_date,
+        reason=reason,
+        user=user,
+        dose_mg=new_dose,
+        basis=basis,
+        formulation=formulation,
+        route=route,
+        weekday=weekday,
         basis_amount=_dec(basis_amount, "basis_amount") if basis_amount not in (None, "") else None,
         override_reason=override_reason or "",
     )
-    return _save(row, _check(row, previous=prescription))
+    return _save(row, _validated(row, previous=prescription))
 
 
 @transaction.atomic
-def prescription_hold(*, prescription: Prescription, effective_date: date, reason: str,
-                      user=None) -> PrescriptionOutcome:
+def prescription_hold(
+    *, prescription: Prescription, effective_date: date, reason: str, user=None
+) -> PrescriptionOutcome:
     if prescription.status != codes.PrescriptionStatus.ACTIVE.value:
-        raise ValidationError({"status": f"is {prescription.status}: only an active prescription can be held."})
-    row = _successor(prescription, change=Prescription.Change.HOLD,
-                     status=codes.PrescriptionStatus.HELD.value, effective_date=effective_date,
-                     reason=reason, user=user)
-    return _save(row, [])
+        raise ValidationError(
+            {"status": f"is {prescription.status}: only an active prescription can be held."}
+        )
+    row = _successor(
+        prescription,
+        change=Prescription.Change.HOLD,
+        status=codes.PrescriptionStatus.HELD.value,
+        effective_date=effective_date,
+        reason=reason,
+        user=user,
+    )
+    return _save(row, _validated(row, previous=prescription))
 
 
 @transaction.atomic
-def prescription_restart(*, prescription: Prescription, effective_date: date, reason: str,
-                         user=None, dose_mg=None, override_reason: str = "") -> PrescriptionOutcome:
+def prescription_restart(
+    *,
+    prescription: Prescription,
+    effective_date: date,
+    reason: str,
+    user=None,
+    dose_mg=None,
+    override_reason: str = "",
+) -> PrescriptionOutcome:
     """Restart after a hold (optionally at another dose, e.g. lower after raised liver tests)."""
     if prescription.status != codes.PrescriptionStatus.HELD.value:
-        raise ValidationError({"status": f"is {prescription.status}: only a held prescription can be restarted."})
-    row = _successor(prescription, change=Prescription.Change.RESTART,
-                     status=codes.PrescriptionStatus.ACTIVE.value, effective_date=effective_date,
-                     reason=reason, user=user,
-                     dose_mg=_dec(dose_mg, "dose_mg") if dose_mg not in (None, "") else None,
-                     override_reason=override_reason or "")
+        raise ValidationError(
+            {"status": f"is {prescription.status}: only a held prescription can be restarted."}
+        )
+    row = _successor(
+        prescription,
+        change=Prescription.Change.RESTART,
+        status=codes.PrescriptionStatus.ACTIVE.value,
+        effective_date=effective_date,
+        reason=reason,
+        user=user,
+        dose_mg=_dec(dose_mg, "dose_mg") if dose_mg not in (None, "") else None,
+        override_reason=override_reason or "",
+    )
     # Compare with the last active dose for the >50 % change check.
-    last_active = next((p for p in reversed(prescription.chain())
-                        if p.status == codes.PrescriptionStatus.ACTIVE.value), None)
-    return _save(row, _check(row, previous=last_active))
+    last_active = next(
+        (
+            p
+            for p in reversed(prescription.chain())
+            if p.status == codes.PrescriptionStatus.ACTIVE.value
+        ),
+        None,
+    )
+    return _save(row, _validated(row, previous=last_active))
 
 
 @transaction.atomic
-def prescription_stop(*, prescription: Prescription, effective_date: date, reason: str,
-                      end_reason: str, user=None) -> PrescriptionOutcome:
+def prescription_stop(
+    *, prescription: Prescription, effective_date: date, reason: str, end_reason: str, user=None
+) -> PrescriptionOutcome:
     if prescription.status == codes.PrescriptionStatus.STOPPED.value:
         raise ValidationError({"status": "is already stopped."})
     valid = {c.value for c in codes.TreatmentEndReason}
     if end_reason not in valid:
         raise ValidationError({"end_reason": f"must be one of {', '.join(sorted(valid))}."})
-    row = _successor(prescription, change=Prescription.Change.STOP,
-                     status=codes.PrescriptionStatus.STOPPED.value, effective_date=effective_date,
-                     reason=reason, user=user, end_reason=end_reason, end_date=effective_date)
-    return _save(row, [])
+    row = _successor(
+        prescription,
+        change=Prescription.Change.STOP,
+        status=codes.PrescriptionStatus.STOPPED.value,
+        effective_date=effective_date,
+        reason=reason,
+        user=user,
+        end_reason=end_reason,
+        end_date=effective_date,
+    )
+    return _save(row, _validated(row, previous=prescription))
 
 
 def _user(user):

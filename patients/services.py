@@ -53,7 +53,12 @@ def measurement_record(
 
 # --- Lab results ---------------------------------------------------------------------------
 LAB_IDENTITY_FIELDS = (
-    "analyte", "reported_value", "reported_unit", "reference_low", "reference_high", "collected_at",
+    "analyte",
+    "reported_value",
+    "reported_unit",
+    "reference_low",
+    "reference_high",
+    "collected_at",
 )
 
 
@@ -76,8 +81,11 @@ def dispatch_evaluation(result_id: int) -> None:
         try:
             evaluate_lab_result.delay(result_id)
         except Exception:  # broker down: the reconcile sweep will pick it up
-            log.warning("Could not queue evaluation of lab result %s; reconcile will.", result_id,
-                        exc_info=True)
+            log.warning(
+                "Could not queue evaluation of lab result %s; reconcile will.",
+                result_id,
+                exc_info=True,
+            )
 
     transaction.on_commit(send)
 
@@ -145,8 +153,9 @@ def lab_result_record(
                     .first()
                 )
                 if existing is None:
-                    result = LabResult(patient=patient, clinic_id=patient.clinic_id,
-                                       accession=accession, **fields)
+                    result = LabResult(
+                        patient=patient, clinic_id=patient.clinic_id, accession=accession, **fields
+                    )
                     result._strict_unit = strict_unit
                     result.full_clean(exclude=["clinic"])
                     result.save()
@@ -154,8 +163,10 @@ def lab_result_record(
                     return LabRecordOutcome(result, "created")
                 if existing.patient_id != patient.pk:
                     raise ValidationError(
-                        {"accession": f"{accession!r} is already used for another patient in this "
-                         "clinic; an accession number identifies one result."}
+                        {
+                            "accession": f"{accession!r} is already used for another patient in this "
+                            "clinic; an accession number identifies one result."
+                        }
                     )
                 if _same_content(existing, fields):
                     return LabRecordOutcome(existing, "replayed")

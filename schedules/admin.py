@@ -14,15 +14,42 @@ from schedules.models import Alert, MonitoringEvent, Notification
 
 @admin.register(MonitoringEvent)
 class MonitoringEventAdmin(ScopedAdmin):
-    list_display = ("patient", "kind", "drug", "tests_list", "earliest", "target", "latest",
-                    "status", "completed_on", "explanation")
+    list_display = (
+        "patient",
+        "kind",
+        "drug",
+        "tests_list",
+        "earliest",
+        "target",
+        "latest",
+        "status",
+        "completed_on",
+        "explanation",
+    )
     list_filter = ("status", "kind", "drug", "protocol")
     search_fields = ("patient__mrn", "patient__family_name", "explanation")
     date_hierarchy = "target"
     list_select_related = ("patient",)
-    readonly_fields = ("patient", "prescription", "drug", "key", "kind", "tests", "earliest",
-                       "target", "latest", "status", "completed_on", "phase", "explanation",
-                       "protocol", "source", "alert", "created_at", "updated_at")
+    readonly_fields = (
+        "patient",
+        "prescription",
+        "drug",
+        "key",
+        "kind",
+        "tests",
+        "earliest",
+        "target",
+        "latest",
+        "status",
+        "completed_on",
+        "phase",
+        "explanation",
+        "protocol",
+        "source",
+        "alert",
+        "created_at",
+        "updated_at",
+    )
 
     def has_add_permission(self, request, *args) -> bool:
         return False  # events come from the planner
@@ -59,15 +86,39 @@ SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 class AlertAdmin(ScopedAdmin):
     """The alert worklist: open alerts first by severity, then the oldest first."""
 
-    list_display = ("severity_badge", "patient", "rule", "message", "action", "status", "age",
-                    "raised_at", "acknowledged_by")
+    list_display = (
+        "severity_badge",
+        "patient",
+        "rule",
+        "message",
+        "action",
+        "status",
+        "age",
+        "raised_at",
+        "acknowledged_by",
+    )
     list_filter = ("status", "severity", AlertAgeFilter, "rule")
     search_fields = ("patient__mrn", "patient__family_name", "rule", "message")
     list_select_related = ("patient", "acknowledged_by")
-    readonly_fields = ("patient", "lab_result", "result_version", "rule", "severity", "status",
-                       "message", "action", "source", "details", "raised_at", "acknowledged_by",
-                       "acknowledged_at", "resolved_by", "resolved_at", "superseded_by")
-    fields = readonly_fields + ("acknowledge_note", "resolve_note")
+    readonly_fields = (
+        "patient",
+        "lab_result",
+        "result_version",
+        "rule",
+        "severity",
+        "status",
+        "message",
+        "action",
+        "source",
+        "details",
+        "raised_at",
+        "acknowledged_by",
+        "acknowledged_at",
+        "resolved_by",
+        "resolved_at",
+        "superseded_by",
+    )
+    fields = (*readonly_fields, "acknowledge_note", "resolve_note")
 
     def has_add_permission(self, request, *args) -> bool:
         return False  # alerts come from the lab rules
@@ -120,8 +171,16 @@ class AlertAdmin(ScopedAdmin):
 @admin.register(Notification)
 class NotificationAdmin(ScopedAdmin):
     clinic_path = "clinic"
-    list_display = ("created_at", "kind", "to_email", "patient", "state", "attempts", "sent_at",
-                    "last_error")
+    list_display = (
+        "created_at",
+        "kind",
+        "to_email",
+        "patient",
+        "state",
+        "attempts",
+        "sent_at",
+        "last_error",
+    )
     list_filter = ("state", "kind", "clinic")
     search_fields = ("to_email", "key", "patient__mrn", "message_id")
     readonly_fields = [f.name for f in Notification._meta.fields]

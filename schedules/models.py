@@ -30,7 +30,11 @@ class MonitoringEvent(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="monitoring_events")
     prescription = models.ForeignKey(
-        Prescription, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        Prescription,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The prescription in force when it was planned.",
     )
     drug = models.CharField(max_length=30, choices=DRUG)
@@ -50,7 +54,11 @@ class MonitoringEvent(models.Model):
     protocol = models.CharField(max_length=40, blank=True)
     source = models.CharField(max_length=300, blank=True)
     alert = models.ForeignKey(
-        "Alert", on_delete=models.SET_NULL, null=True, blank=True, related_name="repeat_events",
+        "Alert",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="repeat_events",
         help_text="For a confirmatory repeat: the alert that asked for it.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -85,7 +93,11 @@ class Alert(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="alerts")
     lab_result = models.ForeignKey(
-        LabResult, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts",
+        LabResult,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="alerts",
         help_text="The result that raised it.",
     )
     result_version = models.PositiveIntegerField(
@@ -149,10 +161,16 @@ class Notification(models.Model):
         FAILED = "failed", "Failed"
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="notifications")
-    key = models.CharField(max_length=200, unique=True, help_text="What, for whom, which occurrence.")
+    key = models.CharField(
+        max_length=200, unique=True, help_text="What, for whom, which occurrence."
+    )
     kind = models.CharField(max_length=15, choices=Kind.choices)
     recipient = models.ForeignKey(
-        StaffMembership, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+        StaffMembership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="notifications",
     )
     to_email = models.EmailField()
     patient = models.ForeignKey(

@@ -22,7 +22,9 @@ def alert_acknowledge(*, alert: Alert, user, note: str) -> Alert:
     note = _require_note(note)
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status != Alert.Status.OPEN:
-        raise ValidationError({"status": f"Only an open alert can be acknowledged (it is {alert.status})."})
+        raise ValidationError(
+            {"status": f"Only an open alert can be acknowledged (it is {alert.status})."}
+        )
     alert.status = Alert.Status.ACKNOWLEDGED
     alert.acknowledged_by = user
     alert.acknowledged_at = timezone.now()
@@ -37,7 +39,11 @@ def alert_resolve(*, alert: Alert, user, note: str) -> Alert:
     note = _require_note(note)
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     if alert.status not in Alert.ACTIVE_STATUSES:
-        raise ValidationError({"status": f"Only an open or acknowledged alert can be resolved (it is {alert.status})."})
+        raise ValidationError(
+            {
+                "status": f"Only an open or acknowledged alert can be resolved (it is {alert.status})."
+            }
+        )
     if alert.acknowledged_at is None:
         alert.acknowledged_by = user
         alert.acknowledged_at = timezone.now()

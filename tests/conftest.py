@@ -20,7 +20,11 @@ REQUIRE_SERVICES = os.environ.get("MTXMONITOR_REQUIRE_SERVICES") == "1"
 def pytest_report_header(config):
     db = settings.DATABASES["default"]
     vendor = db["ENGINE"].rsplit(".", 1)[-1]
-    where = f"{db.get('HOST') or 'local'}:{db.get('PORT') or '-'}" if vendor != "sqlite3" else db["NAME"]
+    where = (
+        f"{db.get('HOST') or 'local'}:{db.get('PORT') or '-'}"
+        if vendor != "sqlite3"
+        else db["NAME"]
+    )
     broker = settings.REDIS_URL or "none (embedded filesystem queue; worker tests skipped)"
     return [f"mtxmonitor database: {vendor} ({where})", f"mtxmonitor Celery broker: {broker}"]
 
@@ -84,7 +88,9 @@ def other_clinic(db):
     from patients.models import Clinic
 
     return Clinic.objects.create(
-        name="Eastside Rheumatology", time_zone="America/New_York", contact_email="rheum@example.org"
+        name="Eastside Rheumatology",
+        time_zone="America/New_York",
+        contact_email="rheum@example.org",
     )
 
 
@@ -94,8 +100,11 @@ def make_member(clinic, username: str, role: str, *, staff: bool = True):
     from patients.models import StaffMembership
 
     user = get_user_model().objects.create_user(
-        username=username, password="pw-for-tests-only", email=f"{username}@example.org",
-        is_staff=staff, first_name=username.capitalize(),
+        username=username,
+        password="pw-for-tests-only",
+        email=f"{username}@example.org",
+        is_staff=staff,
+        first_name=username.capitalize(),
     )
     StaffMembership.objects.create(user=user, clinic=clinic, role=role)
     return user
@@ -125,9 +134,15 @@ def patient(clinic, nina):
     from patients.models import Patient
 
     return Patient.objects.create(
-        clinic=clinic, mrn="N-0001", given_name="Pat", family_name="Example",
-        birth_date=date(1970, 5, 17), sex="female", diagnosis="dermatomyositis",
-        risk_factors=[], responsible_nurse=nina.membership,
+        clinic=clinic,
+        mrn="N-0001",
+        given_name="Pat",
+        family_name="Example",
+        birth_date=date(1970, 5, 17),
+        sex="female",
+        diagnosis="dermatomyositis",
+        risk_factors=[],
+        responsible_nurse=nina.membership,
     )
 
 
@@ -137,9 +152,15 @@ def toddler(clinic, nina):
     from patients.models import Measurement, Patient
 
     p = Patient.objects.create(
-        clinic=clinic, mrn="N-0002", given_name="Toby", family_name="Sample",
-        birth_date=date.today().replace(year=date.today().year - 2, day=1), sex="male",
-        diagnosis="atopic_dermatitis", risk_factors=[], responsible_nurse=nina.membership,
+        clinic=clinic,
+        mrn="N-0002",
+        given_name="Toby",
+        family_name="Sample",
+        birth_date=date.today().replace(year=date.today().year - 2, day=1),
+        sex="male",
+        diagnosis="atopic_dermatitis",
+        risk_factors=[],
+        responsible_nurse=nina.membership,
     )
     Measurement.objects.create(
         patient=p, measured_on=date.today(), weight_kg=Decimal("12.5"), height_cm=Decimal("88")
@@ -152,6 +173,11 @@ def other_patient(other_clinic):
     from patients.models import Patient
 
     return Patient.objects.create(
-        clinic=other_clinic, mrn="E-0001", given_name="Olga", family_name="Other",
-        birth_date=date(1980, 1, 2), sex="female", diagnosis="rheumatoid_arthritis",
+        clinic=other_clinic,
+        mrn="E-0001",
+        given_name="Olga",
+        family_name="Other",
+        birth_date=date(1980, 1, 2),
+        sex="female",
+        diagnosis="rheumatoid_arthritis",
     )

@@ -31,11 +31,18 @@ def test_a_user_of_one_clinic_cannot_open_another_clinics_patient(client, alice,
 
 
 def test_nor_its_labs_by_guessing_the_id(client, alice, other_patient):
-    from patients.services import lab_result_record
     from django.utils import timezone
 
-    lab = lab_result_record(patient=other_patient, analyte="ALT", value="40", unit="U/L",
-                            collected_at=timezone.now(), accession="E-1").result
+    from patients.services import lab_result_record
+
+    lab = lab_result_record(
+        patient=other_patient,
+        analyte="ALT",
+        value="40",
+        unit="U/L",
+        collected_at=timezone.now(),
+        accession="E-1",
+    ).result
     client.force_login(alice)
     r = client.get(f"/admin/patients/labresult/{lab.pk}/change/", follow=True)
     assert "E-1" not in r.content.decode()
@@ -44,8 +51,15 @@ def test_nor_its_labs_by_guessing_the_id(client, alice, other_patient):
 def test_the_patient_page_shows_the_whole_picture(client, alice, toddler):
     client.force_login(alice)
     page = client.get(change_url(toddler)).content.decode()
-    for section in ("Open alerts", "Upcoming monitoring", "Measurements", "Prescriptions",
-                    "Lab results", "Disease assessments", "Adverse events"):
+    for section in (
+        "Open alerts",
+        "Upcoming monitoring",
+        "Measurements",
+        "Prescriptions",
+        "Lab results",
+        "Disease assessments",
+        "Adverse events",
+    ):
         assert section in page, section
     assert "0.553" in page  # the stored BSA of the 12.5 kg / 88 cm measurement
 
@@ -66,10 +80,16 @@ def test_a_viewer_can_look_but_not_add(client, clinic, patient):
 
 def test_the_admin_refuses_a_negative_weight_naming_the_field(client, alice, patient):
     client.force_login(alice)
-    r = client.post("/admin/patients/measurement/add/", {
-        "patient": patient.pk, "measured_on": "2026-11-01", "weight_kg": "-4", "height_cm": "160",
-        "bsa_formula": "",
-    })
+    r = client.post(
+        "/admin/patients/measurement/add/",
+        {
+            "patient": patient.pk,
+            "measured_on": "2026-11-01",
+            "weight_kg": "-4",
+            "height_cm": "160",
+            "bsa_formula": "",
+        },
+    )
     assert r.status_code == 200  # the form again, with errors
     errors = r.context["adminform"].form.errors
     assert "weight_kg" in errors
@@ -78,27 +98,45 @@ def test_the_admin_refuses_a_negative_weight_naming_the_field(client, alice, pat
 def test_history_records_who_changed_a_patient(client, alice, patient):
     client.force_login(alice)
     data = {
-        "clinic": patient.clinic_id, "mrn": patient.mrn, "given_name": "Patricia",
-        "family_name": patient.family_name, "birth_date": patient.birth_date.isoformat(),
-        "sex": patient.sex, "diagnosis": patient.diagnosis, "risk_factors": '["diabetes"]',
+        "clinic": patient.clinic_id,
+        "mrn": patient.mrn,
+        "given_name": "Patricia",
+        "family_name": patient.family_name,
+        "birth_date": patient.birth_date.isoformat(),
+        "sex": patient.sex,
+        "diagnosis": patient.diagnosis,
+        "risk_factors": '["diabetes"]',
         "responsible_nurse": patient.responsible_nurse_id,
     }
-    for prefix in ("alerts", "monitoring_events", "measurements", "prescriptions",
-                   "lab_results", "assessments", "adverse_events"):
+    for prefix in (
+        "alerts",
+        "monitoring_events",
+        "measurements",
+        "prescriptions",
+        "lab_results",
+        "assessments",
+        "adverse_events",
+    ):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     r = client.post(change_url(patient), data)
     assert r.status_code == 302, r.content.decode()[:2000]
     last = patient.history.order_by("-history_date").first()
-    assert (last.given_name, last.history_user, last.risk_factors) == ("Patricia", alice, ["diabetes"])
+    assert (last.given_name, last.history_user, last.risk_factors) == (
+        "Patricia",
+        alice,
+        ["diabetes"],
+    )
 
 
 def test_the_alert_worklist_opens(client, alice, patient):
     from schedules.models import Alert
 
-    Alert.objects.create(patient=patient, rule="X", severity="warning", message="m", action="a",
-                         source="s")
-    Alert.objects.create(patient=patient, rule="Y", severity="critical", message="m", action="a",
-                         source="s")
+    Alert.objects.create(
+        patient=patient, rule="X", severity="warning", message="m", action="a", source="s"
+    )
+    Alert.objects.create(
+        patient=patient, rule="Y", severity="critical", message="m", action="a", source="s"
+    )
     client.force_login(alice)
     r = client.get("/admin/schedules/alert/")
     assert r.status_code == 200
@@ -108,11 +146,25 @@ def test_the_alert_worklist_opens(client, alice, patient):
 
 def test_birth_dates_in_the_future_are_refused_in_the_admin(client, alice, clinic):
     client.force_login(alice)
-    data = {"clinic": clinic.pk, "mrn": "Z-1", "given_name": "Z", "family_name": "Z",
-            "birth_date": date(2099, 1, 1).isoformat(), "sex": "female", "diagnosis": "other",
-            "risk_factors": "[]"}
-    for prefix in ("alerts", "monitoring_events", "measurements", "prescriptions",
-                   "lab_results", "assessments", "adverse_events"):
+    data = {
+        "clinic": clinic.pk,
+        "mrn": "Z-1",
+        "given_name": "Z",
+        "family_name": "Z",
+        "birth_date": date(2099, 1, 1).isoformat(),
+        "sex": "female",
+        "diagnosis": "other",
+        "risk_factors": "[]",
+    }
+    for prefix in (
+        "alerts",
+        "monitoring_events",
+        "measurements",
+        "prescriptions",
+        "lab_results",
+        "assessments",
+        "adverse_events",
+    ):
         data.update({f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"})
     r = client.post("/admin/patients/patient/add/", data)
     assert r.status_code == 200

@@ -56,9 +56,11 @@ class Command(BaseCommand):
             u.save(update_fields=["password"])
         token, _ = Token.objects.get_or_create(user=User.objects.get(username="lis-northside"))
 
-        self.stdout.write(self.style.SUCCESS(
-            ("Demo data loaded." if created else "Demo data already present (logins reset).")
-        ))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "Demo data loaded." if created else "Demo data already present (logins reset)."
+            )
+        )
         self.stdout.write(
             "\n  Admin:     http://127.0.0.1:8000/admin/\n"
             "  API docs:  http://127.0.0.1:8000/api/docs/   schema: /api/schema/\n"
@@ -73,11 +75,18 @@ class Command(BaseCommand):
     def _user(self, username, first, last, *, clinic=None, role=None, staff=True, superuser=False):
         user, _ = User.objects.get_or_create(
             username=username,
-            defaults={"first_name": first, "last_name": last, "email": f"{username}@example.org",
-                      "is_staff": staff, "is_superuser": superuser},
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@example.org",
+                "is_staff": staff,
+                "is_superuser": superuser,
+            },
         )
         if clinic:
-            StaffMembership.objects.get_or_create(user=user, defaults={"clinic": clinic, "role": role})
+            StaffMembership.objects.get_or_create(
+                user=user, defaults={"clinic": clinic, "role": role}
+            )
         return user
 
     def _create(self) -> None:
@@ -91,8 +100,14 @@ class Command(BaseCommand):
         doc = self._user("dr.adeyemi", "Ayo", "Adeyemi", clinic=north, role="clinician")
         nina = self._user("nurse.nina", "Nina", "Novak", clinic=north, role="nurse")
         self._user("viewer.vic", "Vic", "Vance", clinic=north, role="viewer")
-        self._user("lis-northside", "Northside", "Lab system", clinic=north, role="integration",
-                   staff=False)
+        self._user(
+            "lis-northside",
+            "Northside",
+            "Lab system",
+            clinic=north,
+            role="integration",
+            staff=False,
+        )
         baker = self._user("dr.baker", "Beth", "Baker", clinic=east, role="clinician")
         noor = self._user("nurse.noor", "Noor", "Nadeem", clinic=east, role="nurse")
         self.today = north.today()
@@ -100,35 +115,73 @@ class Command(BaseCommand):
         nn, nr = nina.membership, noor.membership
 
         # Infant, 14 months, atopic dermatitis: 0.4 mg/kg/week as 2 mg/mL oral solution.
-        p = self._patient(north, "NS-1001", "Ivy", "Ashford", t - timedelta(days=426), "female",
-                          "atopic_dermatitis", [], nn)
+        p = self._patient(
+            north,
+            "NS-1001",
+            "Ivy",
+            "Ashford",
+            t - timedelta(days=426),
+            "female",
+            "atopic_dermatitis",
+            [],
+            nn,
+        )
         start = months_ago(t, 4)
         self._measure(p, start - timedelta(days=7), "9.1", "74")
         self._measure(p, months_ago(t, 1), "9.8", "77")
         self._baseline_labs(p, start - timedelta(days=5), child=True)
-        self._mtx(p, doc, start, "3.6", "oral_solution_2mg_ml", "saturday",
-                  basis=("mg_per_kg", "0.4"), reason="Severe atopic dermatitis refractory to topicals.")
+        self._mtx(
+            p,
+            doc,
+            start,
+            "3.6",
+            "oral_solution_2mg_ml",
+            "saturday",
+            basis=("mg_per_kg", "0.4"),
+            reason="Severe atopic dermatitis refractory to topicals.",
+        )
         for m in (3, 2, 1):
             self._routine_labs(p, months_ago(t, m), child=True)
         self._iga(p, start, 4, "EASI", "28.4")
         self._iga(p, months_ago(t, 1), 2, "EASI", "9.1")
 
         # Toddler, 3 years, atopic dermatitis: 0.5 mg/kg/week, dose increased 6 weeks ago.
-        p = self._patient(north, "NS-1002", "Theo", "Brennan", t - timedelta(days=3 * 365 + 40),
-                          "male", "atopic_dermatitis", [], nn)
+        p = self._patient(
+            north,
+            "NS-1002",
+            "Theo",
+            "Brennan",
+            t - timedelta(days=3 * 365 + 40),
+            "male",
+            "atopic_dermatitis",
+            [],
+            nn,
+        )
         start = months_ago(t, 5)
         self._measure(p, start - timedelta(days=3), "13.6", "94")
         self._measure(p, t - timedelta(days=45), "14.2", "96")
         self._baseline_labs(p, start - timedelta(days=2), child=True)
-        rx = self._mtx(p, doc, start, "5", "oral_solution_2.5mg_ml", "sunday",
-                       basis=("mg_per_kg", "0.35"), reason="Moderate-to-severe atopic dermatitis.")
+        rx = self._mtx(
+            p,
+            doc,
+            start,
+            "5",
+            "oral_solution_2.5mg_ml",
+            "sunday",
+            basis=("mg_per_kg", "0.35"),
+            reason="Moderate-to-severe atopic dermatitis.",
+        )
         for m in (4, 3, 2):
             self._routine_labs(p, months_ago(t, m), child=True)
         from patients.prescriptions import prescription_change_dose
 
         prescription_change_dose(
-            prescription=rx, dose_mg="7", basis="mg_per_kg", basis_amount="0.5",
-            effective_date=t - timedelta(days=42), reason="Partial response at 12 weeks (IGA 3).",
+            prescription=rx,
+            dose_mg="7",
+            basis="mg_per_kg",
+            basis_amount="0.5",
+            effective_date=t - timedelta(days=42),
+            reason="Partial response at 12 weeks (IGA 3).",
             user=doc,
         )
         self._routine_labs(p, t - timedelta(days=12), child=True)
@@ -136,62 +189,143 @@ class Command(BaseCommand):
         self._iga(p, start + timedelta(weeks=12), 3, "EASI", "17.5")
 
         # Adult amyopathic dermatomyositis on MTX 15 mg/m²/week — latest ALT above 3× ULN.
-        p = self._patient(north, "NS-1003", "Maria", "Castell", date(1968, 3, 9), "female",
-                          "amyopathic_dermatomyositis", ["diabetes"], nn)
+        p = self._patient(
+            north,
+            "NS-1003",
+            "Maria",
+            "Castell",
+            date(1968, 3, 9),
+            "female",
+            "amyopathic_dermatomyositis",
+            ["diabetes"],
+            nn,
+        )
         start = months_ago(t, 6)
         self._measure(p, start - timedelta(days=10), "68", "165")
         self._baseline_labs(p, start - timedelta(days=8))
-        self._mtx(p, doc, start, "25", "sc_pen", "monday", basis=("mg_per_m2", "15"),
-                  route="subcutaneous", reason="Cutaneous dermatomyositis failing hydroxychloroquine.")
+        self._mtx(
+            p,
+            doc,
+            start,
+            "25",
+            "sc_pen",
+            "monday",
+            basis=("mg_per_m2", "15"),
+            route="subcutaneous",
+            reason="Cutaneous dermatomyositis failing hydroxychloroquine.",
+        )
         for m in (5, 4, 3, 2):
             self._routine_labs(p, months_ago(t, m))
         self._routine_labs(p, t - timedelta(days=2), alt="152", ast="96")
         self._iga(p, start, 3, "CDASI", "24")
 
         # Adult dermatomyositis on mycophenolate, titrated to 1 g twice daily.
-        p = self._patient(north, "NS-1004", "Daniel", "Okafor", date(1979, 11, 23), "male",
-                          "dermatomyositis", [], nn)
+        p = self._patient(
+            north,
+            "NS-1004",
+            "Daniel",
+            "Okafor",
+            date(1979, 11, 23),
+            "male",
+            "dermatomyositis",
+            [],
+            nn,
+        )
         start = months_ago(t, 3)
         self._measure(p, start - timedelta(days=4), "82", "181")
         self._baseline_labs(p, start - timedelta(days=3))
         from patients.prescriptions import prescription_start
 
         rx = prescription_start(
-            patient=p, drug="mycophenolate_mofetil", dose_mg="500", frequency="twice_daily",
-            formulation="tablet_500mg", start_date=start, basis="fixed",
-            reason="Methotrexate intolerance (nausea); refractory skin disease.", user=doc,
+            patient=p,
+            drug="mycophenolate_mofetil",
+            dose_mg="500",
+            frequency="twice_daily",
+            formulation="tablet_500mg",
+            start_date=start,
+            basis="fixed",
+            reason="Methotrexate intolerance (nausea); refractory skin disease.",
+            user=doc,
         ).prescription
-        prescription_change_dose(prescription=rx, dose_mg="1000", effective_date=start + timedelta(days=28),
-                                 reason="Titration to target.", user=doc)
+        prescription_change_dose(
+            prescription=rx,
+            dose_mg="1000",
+            effective_date=start + timedelta(days=28),
+            reason="Titration to target.",
+            user=doc,
+        )
         for d in (7, 14, 21, 28, 42, 56, 70):
             self._routine_labs(p, start + timedelta(days=d), liver=d % 14 == 0)
 
         # Adult psoriasis with diabetes and obesity, stable on MTX 15 mg/week for a year.
-        p = self._patient(north, "NS-1005", "Graham", "Pike", date(1961, 6, 30), "male",
-                          "psoriasis", ["diabetes", "obesity"], nn)
+        p = self._patient(
+            north,
+            "NS-1005",
+            "Graham",
+            "Pike",
+            date(1961, 6, 30),
+            "male",
+            "psoriasis",
+            ["diabetes", "obesity"],
+            nn,
+        )
         start = months_ago(t, 12)
         self._measure(p, start - timedelta(days=5), "104", "178")
         self._measure(p, months_ago(t, 2), "101", "178")
         self._baseline_labs(p, start - timedelta(days=5))
-        self._mtx(p, doc, start, "15", "tablet_2.5mg", "wednesday", basis=("fixed", None),
-                  reason="Chronic plaque psoriasis, PASI 14.")
+        self._mtx(
+            p,
+            doc,
+            start,
+            "15",
+            "tablet_2.5mg",
+            "wednesday",
+            basis=("fixed", None),
+            reason="Chronic plaque psoriasis, PASI 14.",
+        )
         for m in (11, 10, 8, 6, 4, 2):
             self._routine_labs(p, months_ago(t, m))
 
         # Eastside: adult RA on MTX 20 mg/week (another clinic: invisible to Northside staff).
-        p = self._patient(east, "ES-2001", "Rosa", "Delgado", date(1975, 2, 14), "female",
-                          "rheumatoid_arthritis", [], nr)
+        p = self._patient(
+            east,
+            "ES-2001",
+            "Rosa",
+            "Delgado",
+            date(1975, 2, 14),
+            "female",
+            "rheumatoid_arthritis",
+            [],
+            nr,
+        )
         start = months_ago(t, 3)
         self._measure(p, start - timedelta(days=3), "64", "160")
         self._baseline_labs(p, start - timedelta(days=3))
-        self._mtx(p, baker, start, "20", "tablet_2.5mg", "friday", basis=("fixed", None),
-                  reason="Active seropositive RA.")
+        self._mtx(
+            p,
+            baker,
+            start,
+            "20",
+            "tablet_2.5mg",
+            "friday",
+            basis=("fixed", None),
+            reason="Active seropositive RA.",
+        )
         for m in (2, 1):
             self._routine_labs(p, months_ago(t, m))
 
     def _patient(self, clinic, mrn, given, family, birth, sex, dx, risks, nurse):
-        p = Patient(clinic=clinic, mrn=mrn, given_name=given, family_name=family, birth_date=birth,
-                    sex=sex, diagnosis=dx, risk_factors=risks, responsible_nurse=nurse)
+        p = Patient(
+            clinic=clinic,
+            mrn=mrn,
+            given_name=given,
+            family_name=family,
+            birth_date=birth,
+            sex=sex,
+            diagnosis=dx,
+            risk_factors=risks,
+            responsible_nurse=nurse,
+        )
         p.full_clean()
         p.save()
         return p
@@ -204,17 +338,37 @@ class Command(BaseCommand):
     def _mtx(self, p, user, start, dose, formulation, weekday, *, basis, route="oral", reason=""):
         from patients.prescriptions import prescription_start
 
-        folic_day = {"monday": "wednesday", "saturday": "monday", "sunday": "tuesday",
-                     "wednesday": "friday", "friday": "sunday"}[weekday]
+        folic_day = {
+            "monday": "wednesday",
+            "saturday": "monday",
+            "sunday": "tuesday",
+            "wednesday": "friday",
+            "friday": "sunday",
+        }[weekday]
         prescription_start(
-            patient=p, drug="folic_acid", dose_mg="5", frequency="once_weekly", weekday=folic_day,
-            formulation="folic_acid_tablet_5mg", start_date=start, reason="Companion to methotrexate.",
+            patient=p,
+            drug="folic_acid",
+            dose_mg="5",
+            frequency="once_weekly",
+            weekday=folic_day,
+            formulation="folic_acid_tablet_5mg",
+            start_date=start,
+            reason="Companion to methotrexate.",
             user=user,
         )
         return prescription_start(
-            patient=p, drug="methotrexate", dose_mg=dose, frequency="once_weekly", weekday=weekday,
-            route=route, formulation=formulation, start_date=start, basis=basis[0],
-            basis_amount=basis[1], reason=reason, user=user,
+            patient=p,
+            drug="methotrexate",
+            dose_mg=dose,
+            frequency="once_weekly",
+            weekday=weekday,
+            route=route,
+            formulation=formulation,
+            start_date=start,
+            basis=basis[0],
+            basis_amount=basis[1],
+            reason=reason,
+            user=user,
         ).prescription
 
     def _at(self, p, day: date) -> datetime:
@@ -224,9 +378,15 @@ class Command(BaseCommand):
         from patients.services import lab_result_record
 
         lab_result_record(
-            patient=p, analyte=analyte, value=value, unit=unit, reference_low=low,
-            reference_high=high, collected_at=self._at(p, day),
-            accession=f"DEMO-{p.mrn}-{analyte.upper()}-{day:%Y%m%d}", source="demo",
+            patient=p,
+            analyte=analyte,
+            value=value,
+            unit=unit,
+            reference_low=low,
+            reference_high=high,
+            collected_at=self._at(p, day),
+            accession=f"DEMO-{p.mrn}-{analyte.upper()}-{day:%Y%m%d}",
+            source="demo",
         )
 
     def _blood_count(self, p, day, child=False):
@@ -251,8 +411,13 @@ class Command(BaseCommand):
         self._routine_labs(p, day, child)
 
     def _iga(self, p, on, iga, name, value):
-        DiseaseAssessment.objects.create(patient=p, assessed_on=on, iga=iga, other_score_name=name,
-                                         other_score_value=Decimal(value))
+        DiseaseAssessment.objects.create(
+            patient=p,
+            assessed_on=on,
+            iga=iga,
+            other_score_name=name,
+            other_score_value=Decimal(value),
+        )
 
     def _evaluate_and_plan(self) -> None:
         """Evaluate every demo result now (the worker would too) and plan every patient."""
