@@ -305,7 +305,7 @@ def _rules_result(r: LabResult, tz: str):
 
 def _finding_details(f) -> dict:
     def num(x):
-        return None if x is None else str(x)
+        return None if x is None else f"{x.normalize():f}"
 
     return {
         "value": num(f.value),
