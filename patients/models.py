@@ -102,6 +102,28 @@ class Clinic(models.Model):
         """The clinic's local date now (not the server's)."""
         return timezone.now().astimezone(self.tz).date()
 
+    def clean(self) -> None:
+        errors = {}
+        for field, drug in (("mtx_protocol", codes.Drug.METHOTREXATE),
+                            ("mmf_protocol", codes.Drug.MYCOPHENOLATE_MOFETIL)):
+            problem = protocol_problem(getattr(self, field), drug)
+            if problem:
+                errors[field] = problem
+        if errors:
+            raise ValidationError(errors)
+
+
+def protocol_problem(code: str, drug: codes.Drug) -> str | None:
+    """Why `code` is not a monitoring protocol for `drug` (None when it is)."""
+    from clinical.protocols import PROTOCOLS
+
+    protocol = PROTOCOLS.get(code)
+    if protocol is None:
+        return f"unknown protocol {code!r}; known: {', '.join(sorted(PROTOCOLS))}."
+    if drug not in protocol.drugs:
+        return f"{protocol.name} does not cover {drug.value.replace('_', ' ')}."
+    return None
+
 
 class StaffMembership(models.Model):
     """A user's single role in a single clinic: what they may see and do there."""
@@ -394,6 +416,13 @@ class Prescription(models.Model):
         while rows[-1].supersedes_id:
             rows.append(rows[-1].supersedes)
         return rows[::-1]
+
+    def clean(self) -> None:
+        monitored = {codes.Drug.METHOTREXATE.value, codes.Drug.MYCOPHENOLATE_MOFETIL.value}
+        if self.protocol and self.drug in monitored:
+            problem = protocol_problem(self.protocol, codes.Drug(self.drug))
+            if problem:
+                raise ValidationError({"protocol": problem})
 
     def save(self, *args, **kwargs) -> None:
         if self.pk and not kwargs.get("force_insert"):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from patients.admin import ScopedAdmin
-from schedules.models import Alert, MonitoringEvent, Notification
+from schedules.models import Alert, MonitoringEvent, Notification, Reminder
 
 
 @admin.register(MonitoringEvent)
@@ -53,6 +53,22 @@ class MonitoringEventAdmin(ScopedAdmin):
 
     def has_add_permission(self, request, *args) -> bool:
         return False  # events come from the planner
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(self.readonly_fields)
+        if obj is not None and obj.status in MonitoringEvent.OPEN_STATUSES:
+            # Staff record a test done elsewhere (chest X-ray, serology) or a review held.
+            fields.remove("completed_on")
+        return fields
+
+    def save_model(self, request, obj, form, change):
+        from schedules.services import dispatch_replan
+
+        if "completed_on" in form.changed_data and obj.completed_on:
+            obj.status = MonitoringEvent.Status.DONE
+            obj._change_reason = f"recorded done by {request.user}"
+        super().save_model(request, obj, form, change)
+        dispatch_replan(obj.patient_id)
 
     @admin.display(description="tests")
     def tests_list(self, obj) -> str:
@@ -168,30 +184,55 @@ class AlertAdmin(ScopedAdmin):
             services.alert_resolve(alert=obj, user=request.user, note=obj.resolve_note)
 
 
+class NotificationReminderInline(admin.TabularInline):
+    """The reminders a digest carried (read-only: the ledger is written by the sweep)."""
+
+    model = Reminder
+    fk_name = "notification"
+    fields = ("phase", "patient", "event", "target", "latest", "due_on", "key")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "Reminders in this e-mail"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Notification)
 class NotificationAdmin(ScopedAdmin):
+    """The notification ledger: every e-mail, its state, attempts and last error (issue #5)."""
+
     clinic_path = "clinic"
-    list_display = (
-        "created_at",
-        "kind",
-        "to_email",
-        "patient",
-        "state",
-        "attempts",
-        "sent_at",
-        "last_error",
-    )
+    list_display = ("created_at", "kind", "for_date", "to_email", "patient", "state_badge",
+                    "attempts", "next_attempt_at", "sent_at", "last_error")
     list_filter = ("state", "kind", "clinic")
     search_fields = ("to_email", "key", "patient__mrn", "message_id")
+    list_select_related = ("patient",)
     readonly_fields = [f.name for f in Notification._meta.fields]
+    inlines = [NotificationReminderInline]
     actions = ["resend"]
 
     def has_add_permission(self, request, *args) -> bool:
         return False
 
-    @admin.action(description="Resend selected failed notifications")
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj) -> str:
+        colour = {"failed": "#b00", "pending": "#b60", "sending": "#06b"}.get(obj.state, "#333")
+        return format_html("<strong style='color:{}'>{}</strong>", colour, obj.get_state_display())
+
+    @admin.action(description="Resend selected failed or sent notifications", permissions=["change"])
     def resend(self, request, queryset):
-        n = queryset.filter(state=Notification.State.FAILED).update(
-            state=Notification.State.PENDING, next_attempt_at=timezone.now(), attempts=0
-        )
-        self.message_user(request, f"{n} notification(s) queued again.", messages.SUCCESS)
+        from schedules.mail import resend
+
+        ids = list(queryset.values_list("id", flat=True))
+        n = resend(ids)
+        skipped = len(ids) - n
+        text = f"{n} notification(s) queued to be sent again (same content, new Message-ID)."
+        if skipped:
+            text += f" {skipped} not failed or sent (pending, sending or skipped) left as they are."
+        self.message_user(request, text, messages.SUCCESS if n else messages.WARNING)
