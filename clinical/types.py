@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from clinical.codes import AlertSeverity, CheckLevel
+from clinical.codes import AlertSeverity, CheckLevel, Drug
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,16 @@ class LabFinding:
     message: str  # what was found, with the value and the limit used
     action: str  # the recommended action
     source: Source
+    # Optional detail (clinical.labrules fills these; all defaulted so older callers still work).
+    value: Decimal | None = None  # the result in its canonical unit, when evaluable
+    limit: Decimal | None = None  # the threshold the value was compared with (canonical unit)
+    uln_used: Decimal | None = None  # the upper limit of normal behind a "× ULN" rule
+    uln_source: str | None = None  # where that ULN came from (lab range or configured default)
+    repeat_within_days: int | None = None  # ask for a confirmatory repeat within this many days
+    tests_to_repeat: tuple[str, ...] = ()  # test codes of that repeat
+    withhold: bool = False  # the action is to withhold a drug now
+    supersedes_rule: str | None = None  # the rule this one replaces (e.g. confirmed vs first)
+    drugs: tuple[Drug, ...] = ()  # the drugs the action concerns
 
 
 class ClinicalInputError(ValueError):
