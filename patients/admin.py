@@ -144,10 +144,21 @@ class LabResultInline(ReadOnlyInline):
     verbose_name_plural = "Lab results"
 
 
+def tests_text(tests: list[str]) -> str:
+    from clinical.protocols import TEST_LABELS
+
+    return ", ".join(TEST_LABELS.get(t, t) for t in tests)
+
+
 class UpcomingMonitoringInline(ReadOnlyInline):
     model = MonitoringEvent
-    fields = ("kind", "tests", "earliest", "target", "latest", "status", "explanation")
+    fields = ("kind", "tests_display", "earliest", "target", "latest", "status", "explanation")
     readonly_fields = fields
+
+    @admin.display(description="tests")
+    def tests_display(self, obj) -> str:
+        return tests_text(obj.tests)
+
     verbose_name_plural = "Upcoming monitoring"
 
     def get_queryset(self, request):
@@ -217,8 +228,24 @@ class RiskFactorFilter(admin.SimpleListFilter):
         return queryset.filter(risk_factors__icontains=f'"{value}"')
 
 
+class PatientForm(forms.ModelForm):
+    """Risk factors as checkboxes of the known codes rather than raw JSON."""
+
+    risk_factors = forms.MultipleChoiceField(
+        choices=choices.RISK_FACTOR,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Any of these shortens the monitoring interval (see Clinical rules).",
+    )
+
+    class Meta:
+        model = Patient
+        fields = "__all__"
+
+
 @admin.register(Patient)
 class PatientAdmin(ScopedAdmin):
+    form = PatientForm
     clinic_path = "clinic"
     list_display = (
         "mrn",

@@ -105,7 +105,7 @@ def test_history_records_who_changed_a_patient(client, alice, patient):
         "birth_date": patient.birth_date.isoformat(),
         "sex": patient.sex,
         "diagnosis": patient.diagnosis,
-        "risk_factors": '["diabetes"]',
+        "risk_factors": ["diabetes"],
         "responsible_nurse": patient.responsible_nurse_id,
     }
     for prefix in (
@@ -154,7 +154,6 @@ def test_birth_dates_in_the_future_are_refused_in_the_admin(client, alice, clini
         "birth_date": date(2099, 1, 1).isoformat(),
         "sex": "female",
         "diagnosis": "other",
-        "risk_factors": "[]",
     }
     for prefix in (
         "alerts",

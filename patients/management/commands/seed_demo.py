@@ -392,6 +392,7 @@ class Command(BaseCommand):
     def _blood_count(self, p, day, child=False):
         self._lab(p, day, "wbc", "7.2" if child else "6.4", "10*9/L", "11.0", "4.0")
         self._lab(p, day, "neutrophils", "3.1", "10^9/L", "7.5", "1.5")
+        self._lab(p, day, "eosinophils", "0.3" if child else "0.2", "10*9/L", "0.5", "0.0")
         self._lab(p, day, "lymphocytes", "3.4" if child else "1.9", "10*9/L", "4.0", "1.0")
         self._lab(p, day, "platelets", "310" if child else "245", "10*9/L", "400", "150")
         self._lab(p, day, "haemoglobin", "118" if child else "136", "g/L", "160", "115")
@@ -426,5 +427,16 @@ class Command(BaseCommand):
 
         for rid in LabResult.objects.order_by("collected_at", "id").values_list("id", flat=True):
             evaluate_result(rid)
+        for pid in Patient.objects.values_list("id", flat=True):
+            sync_plan(pid)
+        # The demo's chest X-rays and serology were done before treatment (recorded on the
+        # baseline events as staff would), so only real gaps show as due.
+        from schedules.models import MonitoringEvent
+
+        for event in MonitoringEvent.objects.filter(kind="baseline", status="planned"):
+            if not any(t in ("alt", "wbc") for t in event.tests):
+                event.completed_on = event.target
+                event.status = MonitoringEvent.Status.DONE
+                event.save()
         for pid in Patient.objects.values_list("id", flat=True):
             sync_plan(pid)
