@@ -240,7 +240,17 @@ class PatientForm(forms.ModelForm):
 
     class Meta:
         model = Patient
-        fields = "__all__"
+        fields = (
+            "clinic",
+            "mrn",
+            "given_name",
+            "family_name",
+            "birth_date",
+            "sex",
+            "diagnosis",
+            "risk_factors",
+            "responsible_nurse",
+        )
 
 
 @admin.register(Patient)
