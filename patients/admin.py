@@ -546,7 +546,11 @@ class PrescriptionAdmin(ScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return [f.name for f in Prescription._meta.fields] + ["chain_display", "actions_display"]
+        return [f.name for f in Prescription._meta.fields] + [
+            "chain_display",
+            "actions_display",
+            "titration_display",
+        ]
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -575,6 +579,7 @@ class PrescriptionAdmin(ScopedAdmin):
             "created_by",
             "created_at",
             "chain_display",
+            "titration_display",
         )
 
     @admin.display(description="current", boolean=True)
@@ -599,6 +604,51 @@ class PrescriptionAdmin(ScopedAdmin):
             ),
         )
         return format_html("<ol>{}</ol>", rows)
+
+    @admin.display(description="mycophenolate titration plan")
+    def titration_display(self, obj) -> str:
+        """The dated steps to the target dose (clinical.titration), for mycophenolate only."""
+        from clinical.titration import ADULT_MMF, PAEDIATRIC_MMF, titration_plan
+        from clinical.types import ClinicalInputError
+
+        if obj.drug != "mycophenolate_mofetil":
+            return "—"
+        start = obj.chain()[0].start_date
+        latest = obj.patient.measurements.order_by("-measured_on").first()
+        egfr = (
+            obj.patient.lab_results.filter(analyte="egfr", evaluable=True)
+            .order_by("-collected_at")
+            .values_list("value", flat=True)
+            .first()
+        )
+        child = obj.patient.age_years(start) < 18
+        try:
+            steps = titration_plan(
+                PAEDIATRIC_MMF if child else ADULT_MMF,
+                start,
+                bsa_m2=latest.bsa_m2 if latest else None,
+                egfr=egfr,
+            )
+        except ClinicalInputError as exc:
+            return f"Cannot plan: {exc.field}: {exc.reason}"
+        protocol = PAEDIATRIC_MMF if child else ADULT_MMF
+        rows = format_html_join(
+            "",
+            "<li>{}: {} mg × {}/day ({} mg/day) — {}</li>",
+            (
+                (
+                    st.date,
+                    st.mg_per_administration,
+                    st.administrations_per_day,
+                    st.mg_per_day,
+                    st.reason,
+                )
+                for st in steps
+            ),
+        )
+        return format_html(
+            "<ol>{}</ol><p>{}: {}</p>", rows, protocol.description, protocol.source.cite()
+        )
 
     @admin.display(description="actions")
     def actions_display(self, obj) -> str:

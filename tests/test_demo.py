@@ -60,3 +60,13 @@ def test_a_demo_patients_full_history_is_visible_in_the_admin(demo, client):
     east = Patient.objects.get(mrn="ES-2001")
     r = client.get(f"/admin/patients/patient/{east.pk}/change/", follow=True)
     assert "Delgado" not in r.content.decode()
+
+
+def test_the_mycophenolate_prescription_page_shows_its_dated_titration_plan(demo, client):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="dr.adeyemi"))
+    rx = Prescription.objects.filter(patient__mrn="NS-1004", drug="mycophenolate_mofetil").last()
+    page = client.get(f"/admin/patients/prescription/{rx.pk}/change/").content.decode()
+    start = rx.chain()[0].start_date
+    assert f"{start}: 500" in page and "mg/day" in page and "NHS" in page
