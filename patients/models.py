@@ -104,8 +104,10 @@ class Clinic(models.Model):
 
     def clean(self) -> None:
         errors = {}
-        for field, drug in (("mtx_protocol", codes.Drug.METHOTREXATE),
-                            ("mmf_protocol", codes.Drug.MYCOPHENOLATE_MOFETIL)):
+        for field, drug in (
+            ("mtx_protocol", codes.Drug.METHOTREXATE),
+            ("mmf_protocol", codes.Drug.MYCOPHENOLATE_MOFETIL),
+        ):
             problem = protocol_problem(getattr(self, field), drug)
             if problem:
                 errors[field] = problem
