@@ -159,6 +159,9 @@ class Notification(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Nothing left to say when it was first claimed (every event done or re-dated, the
+        # alert superseded): kept as the record of that day's digest, never sent.
+        SKIPPED = "skipped", "Skipped (nothing left to send)"
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="notifications")
     key = models.CharField(
@@ -189,6 +192,9 @@ class Notification(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    for_date = models.DateField(
+        null=True, blank=True, help_text="Digest and escalation: the clinic-local day it is for."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -200,3 +206,55 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} to {self.to_email} ({self.state})"
+
+
+class Reminder(models.Model):
+    """One reminder occurrence for one recipient: the unit a daily digest carries (issue #5).
+
+    The key (phase, event, which occurrence, for whom) is unique, so a second sweep, a second
+    worker or a redelivered task finds the row already there. A reminder waits (no
+    `notification`) until its recipient's next digest is claimed for sending, which attaches
+    it; if its event was done, cancelled or re-dated first, it is dropped with the reason.
+    Rules: `clinical.reminders`.
+    """
+
+    class Phase(models.TextChoices):
+        UPCOMING = "upcoming", "Coming up"
+        DUE = "due", "Due"
+        OVERDUE = "overdue", "Overdue"
+        ESCALATION = "escalation", "Escalated to the clinic"
+
+    key = models.CharField(max_length=200, unique=True, help_text="What, for whom, which occurrence.")
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(MonitoringEvent, on_delete=models.CASCADE, related_name="reminders")
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    phase = models.CharField(max_length=12, choices=Phase.choices)
+    recipient = models.ForeignKey(
+        StaffMembership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        help_text="The responsible nurse; empty: the clinic contact.",
+    )
+    target = models.DateField(help_text="The event's target date when this was queued.")
+    latest = models.DateField(help_text="The event's latest date when this was queued.")
+    due_on = models.DateField(help_text="The clinic-local day this occurrence fell due.")
+    notification = models.ForeignKey(
+        Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="reminders",
+        help_text="The e-mail that carries it; empty while it waits for the next digest.",
+    )
+    dropped = models.CharField(
+        max_length=200, blank=True, help_text="Why it was never sent (the event changed first)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["due_on", "id"]
+        indexes = [
+            # Used by digest composition and claiming: reminders still waiting for an e-mail.
+            models.Index(
+                fields=["clinic", "recipient", "due_on"],
+                name="reminder_waiting",
+                condition=models.Q(notification__isnull=True, dropped=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_phase_display()} {self.due_on} ({self.key})"
