@@ -1,4 +1,33 @@
-from django.urls import path
+"""API v1 routes (mounted at /api/v1/ by mtxmonitor/urls.py)."""
+
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from api import views
+from api.exceptions import json_not_found
 
 app_name = "api"
-urlpatterns: list = []
+
+router = SimpleRouter()
+router.register("patients", views.PatientViewSet, basename="patient")
+router.register("prescriptions", views.PrescriptionViewSet, basename="prescription")
+router.register("labs", views.LabResultViewSet, basename="labresult")
+router.register("alerts", views.AlertViewSet, basename="alert")
+
+urlpatterns = [
+    *router.urls,
+    path(
+        "patients/<int:patient_id>/measurements/",
+        views.PatientMeasurementsView.as_view(),
+        name="patient-measurements",
+    ),
+    path("patients/<int:patient_id>/plan/", views.PatientPlanView.as_view(), name="patient-plan"),
+    path(
+        "patients/<int:patient_id>/timeline/",
+        views.PatientTimelineView.as_view(),
+        name="patient-timeline",
+    ),
+    path("dosing/calculate/", views.DoseCalculateView.as_view(), name="dosing-calculate"),
+    # Anything else under /api/v1/: a 404 in the API's error shape, not an HTML page.
+    re_path(r"^[\s\S]*$", json_not_found),
+]

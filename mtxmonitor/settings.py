@@ -153,6 +153,8 @@ else:
     # Embedded mode: a filesystem queue in var/ that the embedded worker (`make run`) consumes.
     # Gives up: several machines sharing the queue, and `celery inspect` (no broadcast).
     _queue = VAR_DIR / "celery-queue"
+    for _folder in (_queue, VAR_DIR / "celery-control"):
+        _folder.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_RESULT_BACKEND = None
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -186,6 +188,36 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
+# --- Nurse reminders (issue #5: schedules/reminders.py, schedules/mail.py) ------------------
+# The sweep runs every N minutes (a divisor of 60, so a clinic's send hour, e.g. 08:00 local,
+# is hit on the hour); it is idempotent, so a missed or doubled run changes nothing.
+MTXMONITOR_REMINDER_SWEEP_MINUTES = env_int("MTXMONITOR_REMINDER_SWEEP_MINUTES", 15)
+if MTXMONITOR_REMINDER_SWEEP_MINUTES not in (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30):
+    raise ImproperlyConfigured("MTXMONITOR_REMINDER_SWEEP_MINUTES must divide 60 (e.g. 5, 15, 30).")
+# Patients per sweep chunk (one Celery task); a nurse's patients always share a chunk.
+MTXMONITOR_REMINDER_CHUNK_SIZE = env_int("MTXMONITOR_REMINDER_CHUNK_SIZE", 2000)
+# Sending: attempts before a notification is marked failed (then staff resend it in the admin),
+# the first retry delay (doubled each time, capped), and how long a row may stay "sending"
+# before the retry sweep assumes its worker died (well above a send's worst case, EMAIL_TIMEOUT
+# per SMTP step).
+MTXMONITOR_NOTIFICATION_MAX_ATTEMPTS = env_int("MTXMONITOR_NOTIFICATION_MAX_ATTEMPTS", 8)
+MTXMONITOR_NOTIFICATION_RETRY_SECONDS = env_int("MTXMONITOR_NOTIFICATION_RETRY_SECONDS", 60)
+MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS = env_int("MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS", 3600)
+MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS = env_int(
+    "MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS", 600
+)
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["sweep-reminders"] = {
+    "task": "schedules.reminder_tasks.sweep_reminders",
+    "schedule": crontab(minute=f"*/{MTXMONITOR_REMINDER_SWEEP_MINUTES}"),
+}
+# Retries whose backoff has passed, rows stuck "sending", dispatches lost while Redis was down.
+CELERY_BEAT_SCHEDULE["send-due-notifications"] = {
+    "task": "schedules.reminder_tasks.send_due_notifications",
+    "schedule": env_int("MTXMONITOR_NOTIFICATION_RETRY_SWEEP_SECONDS", 60),
+}
+
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -208,6 +240,57 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- API v1 (api/, issue #6) --------------------------------------------------------------
+# https://www.django-rest-framework.org/api-guide/settings/
+REST_FRAMEWORK.update(
+    {
+        # Token auth loads the user's clinic membership in the same query (api/authentication.py).
+        "DEFAULT_AUTHENTICATION_CLASSES": [
+            "api.authentication.TokenAuthentication",
+            "rest_framework.authentication.SessionAuthentication",
+        ],
+        "DEFAULT_PAGINATION_CLASS": "api.pagination.Pagination",
+        # One JSON error shape for every 4xx: {"errors": [{"field", "code", "message"}]}.
+        "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+        # Every operation documents its error responses (api/schema.py).
+        "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
+        # Per-token budget (api/throttling.py); a lab batch of up to 1,000 results is one request.
+        "DEFAULT_THROTTLE_RATES": {"token": env_str("MTXMONITOR_API_RATE", "1200/min")},
+    }
+)
+SPECTACULAR_SETTINGS.update(
+    {
+        # Separate request and response components: read-only fields are not asked for.
+        "COMPONENT_SPLIT_REQUEST": True,
+        "SCHEMA_PATH_PREFIX": r"/api/v1",
+        # One name per choice set where several share a field name (e.g. "status").
+        "ENUM_NAME_OVERRIDES": {
+            name: f"api.schema.enum_{name}"
+            for name in (
+                "DrugEnum",
+                "CalculatorDrugEnum",
+                "AlertSeverityEnum",
+                "AdverseEventSeverityEnum",
+                "AlertStatusEnum",
+                "EventStatusEnum",
+                "PrescriptionStatusEnum",
+                "BsaFormulaEnum",
+                "DiagnosisEnum",
+            )
+        },
+    }
+)
+# Request size limit (https://docs.djangoproject.com/en/5.2/ref/settings/#data-upload-max-memory-size),
+# also enforced on JSON bodies by api/parsers.py (413): a full lab batch of 1,000 results is
+# about 300 KB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MTXMONITOR_MAX_BODY_BYTES", 2_621_440)
+# Throttle counters must be shared by every web process: Redis when configured
+# (https://docs.djangoproject.com/en/5.2/topics/cache/#redis), else this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
 
 # --- Clinical defaults --------------------------------------------------------------------
 MTXMONITOR_DEMO_PASSWORD = env_str("MTXMONITOR_DEMO_PASSWORD")
