@@ -571,6 +571,14 @@ class LabResult(models.Model):
             errors["reference_high"] = "is below reference_low."
         if errors:
             raise ValidationError(errors)
+        if self.analyte and self.reported_value:
+            # An absurd magnitude (e.g. ALT 999999999999) must be refused, not crash the save.
+            from patients.lab_batch import storage_problems
+
+            self.normalise()
+            problem = storage_problems(self)
+            if problem:
+                raise problem
 
     def save(self, *args, **kwargs) -> None:
         if self.patient_id and not self.clinic_id:

@@ -164,8 +164,11 @@ def lab_result_record(
                 if existing.patient_id != patient.pk:
                     raise ValidationError(
                         {
-                            "accession": f"{accession!r} is already used for another patient in this "
-                            "clinic; an accession number identifies one result."
+                            "accession": ValidationError(
+                                f"{accession!r} is already used for another patient in this "
+                                "clinic; an accession number identifies one result.",
+                                code="accession_in_use",
+                            )
                         }
                     )
                 if _same_content(existing, fields):

@@ -208,8 +208,18 @@ class NotificationAdmin(ScopedAdmin):
     """The notification ledger: every e-mail, its state, attempts and last error (issue #5)."""
 
     clinic_path = "clinic"
-    list_display = ("created_at", "kind", "for_date", "to_email", "patient", "state_badge",
-                    "attempts", "next_attempt_at", "sent_at", "last_error")
+    list_display = (
+        "created_at",
+        "kind",
+        "for_date",
+        "to_email",
+        "patient",
+        "state_badge",
+        "attempts",
+        "next_attempt_at",
+        "sent_at",
+        "last_error",
+    )
     list_filter = ("state", "kind", "clinic")
     search_fields = ("to_email", "key", "patient__mrn", "message_id")
     list_select_related = ("patient",)
@@ -225,7 +235,9 @@ class NotificationAdmin(ScopedAdmin):
         colour = {"failed": "#b00", "pending": "#b60", "sending": "#06b"}.get(obj.state, "#333")
         return format_html("<strong style='color:{}'>{}</strong>", colour, obj.get_state_display())
 
-    @admin.action(description="Resend selected failed or sent notifications", permissions=["change"])
+    @admin.action(
+        description="Resend selected failed or sent notifications", permissions=["change"]
+    )
     def resend(self, request, queryset):
         from schedules.mail import resend
 

@@ -224,20 +224,30 @@ class Reminder(models.Model):
         OVERDUE = "overdue", "Overdue"
         ESCALATION = "escalation", "Escalated to the clinic"
 
-    key = models.CharField(max_length=200, unique=True, help_text="What, for whom, which occurrence.")
+    key = models.CharField(
+        max_length=200, unique=True, help_text="What, for whom, which occurrence."
+    )
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
     event = models.ForeignKey(MonitoringEvent, on_delete=models.CASCADE, related_name="reminders")
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     phase = models.CharField(max_length=12, choices=Phase.choices)
     recipient = models.ForeignKey(
-        StaffMembership, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        StaffMembership,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="The responsible nurse; empty: the clinic contact.",
     )
     target = models.DateField(help_text="The event's target date when this was queued.")
     latest = models.DateField(help_text="The event's latest date when this was queued.")
     due_on = models.DateField(help_text="The clinic-local day this occurrence fell due.")
     notification = models.ForeignKey(
-        Notification, on_delete=models.SET_NULL, null=True, blank=True, related_name="reminders",
+        Notification,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reminders",
         help_text="The e-mail that carries it; empty while it waits for the next digest.",
     )
     dropped = models.CharField(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from clinical import codes
@@ -386,9 +387,10 @@ def evaluate_results(result_ids: list[int]) -> list[int]:
                 )
                 created = _store_findings(patient, r, findings)
                 patient_alerts.extend(a.pk for a in created)
-                LabResult.objects.filter(pk=r.pk, version=r.version).update(
-                    evaluated_version=r.version, evaluated_at=now
-                )
+            # The rows are locked (select_for_update above), so no amendment can slip in between.
+            LabResult.objects.filter(pk__in=[r.pk for r in pending]).update(
+                evaluated_version=F("version"), evaluated_at=now
+            )
             sync_plan(patient.pk)
             if patient_alerts:
                 notify.on_alerts_raised(patient_alerts)
@@ -417,9 +419,14 @@ def _store_findings(patient: Patient, r: LabResult, findings) -> list[Alert]:
             created.append(alert)
     by_rule = {a.rule: a for a in created}
     # An amendment supersedes what the earlier version of the same result raised.
-    for old in Alert.objects.filter(
-        lab_result=r, result_version__lt=r.version, status__in=Alert.ACTIVE_STATUSES
-    ):
+    earlier = (
+        ()
+        if r.version == 1
+        else Alert.objects.filter(
+            lab_result=r, result_version__lt=r.version, status__in=Alert.ACTIVE_STATUSES
+        )
+    )
+    for old in earlier:
         old.status = Alert.Status.SUPERSEDED
         old.superseded_by = by_rule.get(old.rule)
         old.save()

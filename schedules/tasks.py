@@ -31,14 +31,23 @@ def evaluate_lab_result(result_id: int) -> None:
 )
 def evaluate_lab_results(result_ids: list[int]) -> None:
     """A chunk of the reconcile sweep."""
-    from schedules.services import evaluate_result
+    from schedules.services import evaluate_result, evaluate_results
 
-    for result_id in result_ids:
-        try:
-            evaluate_result(result_id)
-        except Exception:
-            # One bad row must not stop the chunk; it stays pending and is retried next sweep.
-            log.exception("Evaluating lab result %s failed; it stays pending.", result_id)
+    try:
+        evaluate_results(result_ids)  # one lock, one history read and one re-plan per patient
+    except OperationalError:
+        raise  # the database is away: retry the chunk with backoff
+    except Exception:
+        # Fall back to one at a time, so one bad row cannot stop the chunk; it stays pending
+        # and the reconcile sweep tries it again.
+        log.exception(
+            "Evaluating a chunk of %d results failed; retrying one by one.", len(result_ids)
+        )
+        for result_id in result_ids:
+            try:
+                evaluate_result(result_id)
+            except Exception:
+                log.exception("Evaluating lab result %s failed; it stays pending.", result_id)
 
 
 @shared_task

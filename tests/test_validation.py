@@ -235,3 +235,17 @@ def test_a_prescription_is_never_edited_in_place(patient):
         rx.save()
     rx.refresh_from_db()
     assert rx.dose_mg == Decimal("15")
+
+
+def test_an_absurd_value_is_refused_not_a_crash(patient):
+    with pytest.raises(ValidationError) as e:
+        lab_result_record(
+            patient=patient,
+            analyte="ALT",
+            value="999999999999",
+            unit="U/L",
+            collected_at=NOW,
+            accession="BIG-1",
+        )
+    assert "value" in field_errors(e.value)
+    assert LabResult.objects.count() == 0

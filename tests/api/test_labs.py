@@ -131,7 +131,7 @@ def test_an_accession_names_one_result_in_a_clinic(api_as, patient, toddler):
     client = api_as("integration")
     client.post("/api/v1/labs/", lab(patient), format="json")
     r = client.post("/api/v1/labs/", lab(toddler), format="json")
-    assert r.status_code == 400 and errors_of(r) == {"accession": "invalid"}
+    assert r.status_code == 400 and errors_of(r) == {"accession": "accession_in_use"}
 
 
 def test_lists_filter_by_patient_analyte_and_pending_evaluation(api, patient, toddler):
