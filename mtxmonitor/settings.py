@@ -130,6 +130,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 # --- E-mail -------------------------------------------------------------------------------
 # SMTP server for nurse reminders (https://docs.djangoproject.com/en/5.2/topics/email/).
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+# `make run` writes e-mails as files here (EMAIL_BACKEND=...filebased.EmailBackend).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "sent-mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("EMAIL_PORT", 1025)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
