@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from clinical import codes
 from patients.models import LabResult, Patient, Prescription
@@ -240,6 +241,7 @@ def sync_plan(patient_id: int, today=None) -> dict[str, int]:
     alert_ids = {str(a) for a in Alert.objects.filter(patient=patient).values_list("id", flat=True)}
     counts = {"created": 0, "updated": 0, "completed": 0, "cancelled": 0, "unchanged": 0}
     seen: set[str] = set()
+    to_create: list[MonitoringEvent] = []
     for pe in planned:
         seen.add(pe.key)
         values = _event_values(pe)
@@ -252,14 +254,16 @@ def sync_plan(patient_id: int, today=None) -> dict[str, int]:
             if pe.kind is codes.EventKind.CONFIRMATORY:
                 fid = pe.key.rsplit("finding=", 1)[-1].split(":", 1)[0]
                 alert_id = int(fid) if fid in alert_ids else None
-            MonitoringEvent.objects.create(
-                patient=patient,
-                key=pe.key,
-                prescription=current_rx.get(pe.drug.value),
-                status=Status.DONE if completed_on else Status.PLANNED,
-                completed_on=completed_on,
-                alert_id=alert_id,
-                **values,
+            to_create.append(
+                MonitoringEvent(
+                    patient=patient,
+                    key=pe.key,
+                    prescription=current_rx.get(pe.drug.value),
+                    status=Status.DONE if completed_on else Status.PLANNED,
+                    completed_on=completed_on,
+                    alert_id=alert_id,
+                    **values,
+                )
             )
             counts["created"] += 1
             continue
@@ -276,6 +280,9 @@ def sync_plan(patient_id: int, today=None) -> dict[str, int]:
             counts["completed" if completed_on else "updated"] += 1
         else:
             counts["unchanged"] += 1
+    if to_create:
+        # One INSERT for the events and one for their history rows, not two per event.
+        bulk_create_with_history(to_create, MonitoringEvent, batch_size=500)
     for key, event in existing.items():
         if key not in seen and event.status in MonitoringEvent.OPEN_STATUSES:
             event.status = Status.CANCELLED
