@@ -41,7 +41,7 @@ from patients.services import _decimal_or_none, _same_content, lab_result_record
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
-EVALUATION_CHUNK = 100
+EVALUATION_CHUNK = 500
 # LabResult.value and the canonical reference limits are DecimalField(max_digits=12,
 # decimal_places=4): at most 8 digits before the point, once converted to the canonical unit.
 CANONICAL_LIMIT = Decimal("1e8")

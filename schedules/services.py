@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from clinical import codes
-from patients.models import LabResult, Patient, Prescription
+from patients.models import DiseaseAssessment, LabResult, Patient, Prescription
 from schedules.models import Alert, MonitoringEvent
 
 
@@ -122,52 +124,119 @@ def _episode(rx: Prescription):
     )
 
 
-def build_plan(patient: Patient, today) -> list:
+@dataclass
+class PlanData:
+    """Everything the planner reads for one patient, loaded for many patients at once
+    (`load_plan_data`: a fixed number of queries per call, however many patients)."""
+
+    patient: Patient
+    prescriptions: list[Prescription] = field(default_factory=list)  # by start date, id
+    results: list[tuple[int, str, object]] = field(
+        default_factory=list
+    )  # id, analyte, collected_at
+    alerts: list[Alert] = field(default_factory=list)  # every alert of the patient
+    done_events: list[tuple[list, object]] = field(default_factory=list)  # tests, completed_on
+    events: dict[str, MonitoringEvent] = field(default_factory=dict)  # by key
+    assessments: list = field(default_factory=list)  # assessed_on, ascending
+
+    @property
+    def heads(self) -> list[Prescription]:
+        """The current row of each treatment course: the ones nobody supersedes."""
+        superseded = {r.supersedes_id for r in self.prescriptions if r.supersedes_id}
+        return [r for r in self.prescriptions if r.pk not in superseded]
+
+
+def load_plan_data(
+    patients: list[Patient],
+    *,
+    prescriptions: dict[int, list[Prescription]] | None = None,
+    results: dict[int, list[tuple[int, str, object]]] | None = None,
+) -> dict[int, PlanData]:
+    """Load the planner's inputs for these patients, one query per table for all of them.
+
+    `prescriptions` and `results` may be passed in when the caller has just read them (the lab
+    evaluation does), so they are not read twice."""
+    data = {p.pk: PlanData(patient=p) for p in patients}
+    ids = list(data)
+    if not ids:
+        return data
+    if prescriptions is None:
+        prescriptions = {}
+        for rx in Prescription.objects.filter(patient_id__in=ids).order_by("start_date", "id"):
+            prescriptions.setdefault(rx.patient_id, []).append(rx)
+    if results is None:
+        results = {}
+        for rid, pid, analyte, at in LabResult.objects.filter(patient_id__in=ids).values_list(
+            "id", "patient_id", "analyte", "collected_at"
+        ):
+            results.setdefault(pid, []).append((rid, analyte, at))
+    for pid, d in data.items():
+        d.prescriptions = prescriptions.get(pid, [])
+        d.results = results.get(pid, [])
+    for alert in Alert.objects.filter(patient_id__in=ids).only(
+        "id", "patient_id", "lab_result_id", "rule", "severity", "status", "details", "raised_at"
+    ):
+        data[alert.patient_id].alerts.append(alert)
+    for event in MonitoringEvent.objects.filter(patient_id__in=ids):
+        d = data[event.patient_id]
+        d.events[event.key] = event
+        if event.status == Status.DONE and event.completed_on is not None:
+            d.done_events.append((event.tests, event.completed_on))
+    for pid, on in (
+        DiseaseAssessment.objects.filter(patient_id__in=ids)
+        .order_by("assessed_on")
+        .values_list("patient_id", "assessed_on")
+    ):
+        data[pid].assessments.append(on)
+    return data
+
+
+def build_plan(patient: Patient, today, data: PlanData | None = None) -> list:
     """Run the pure planner for every monitored drug the patient has ever been prescribed."""
     from clinical.planner import LabDraw, OpenFinding, PlanInput, plan
     from clinical.timeutil import local_date
 
+    if data is None:
+        data = load_plan_data([patient])[patient.pk]
     tz = patient.clinic.time_zone
-    rxs = list(Prescription.objects.filter(patient=patient).order_by("start_date", "id"))
-    results = list(
-        LabResult.objects.filter(patient=patient).values_list("id", "analyte", "collected_at")
-    )
-    abnormal = set(
-        Alert.objects.filter(patient=patient, severity__in=["warning", "critical"])
-        .exclude(status=Alert.Status.SUPERSEDED)
-        .values_list("lab_result_id", flat=True)
-    )
+    rxs = data.prescriptions
+    abnormal = {
+        a.lab_result_id
+        for a in data.alerts
+        if a.severity in ("warning", "critical") and a.status != Alert.Status.SUPERSEDED
+    }
     draws = [
         LabDraw(test=analyte, collected_on=local_date(at, tz), abnormal=rid in abnormal)
-        for rid, analyte, at in results
+        for rid, analyte, at in data.results
     ]
     # Tests without a lab result (chest X-ray, serology done elsewhere) recorded on their event.
-    for tests, done_on in MonitoringEvent.objects.filter(
-        patient=patient, status=Status.DONE, completed_on__isnull=False
-    ).values_list("tests", "completed_on"):
-        draws.extend(
-            LabDraw(test=t, collected_on=done_on)
-            for t in tests
-            if not any(t == a.value for a in codes.Analyte)
-        )
-    findings = list(
-        Alert.objects.filter(patient=patient, status__in=Alert.ACTIVE_STATUSES)
-        .exclude(details__repeat_within_days=None)
-        .select_related("lab_result")
-    )
+    analytes = {a.value for a in codes.Analyte}
+    for tests, done_on in data.done_events:
+        draws.extend(LabDraw(test=t, collected_on=done_on) for t in tests if t not in analytes)
+    collected = {rid: at for rid, _, at in data.results}
+    findings = [
+        a
+        for a in data.alerts
+        if a.status in Alert.ACTIVE_STATUSES and a.details.get("repeat_within_days") is not None
+    ]
     risk = frozenset(codes.RiskFactor(r) for r in patient.risk_factors)
+    heads = {r.pk for r in data.heads}
     events = []
     for drug in MONITORED_DRUGS:
         mine = [r for r in rxs if r.drug == drug.value]
         if not mine:
             continue
-        current = next((r for r in reversed(mine) if r.is_current), mine[-1])
+        current = next((r for r in reversed(mine) if r.pk in heads), mine[-1])
         protocol = protocol_for(patient, drug, current)
         open_findings = tuple(
             OpenFinding(
                 finding_id=str(a.pk),
                 rule=a.rule,
-                raised_on=local_date(a.lab_result.collected_at, tz) if a.lab_result else today,
+                raised_on=(
+                    local_date(collected[a.lab_result_id], tz)
+                    if a.lab_result_id in collected
+                    else today
+                ),
                 repeat_within_days=int(a.details["repeat_within_days"]),
                 tests=tuple(a.details.get("tests_to_repeat") or ()),
             )
@@ -225,89 +294,130 @@ def _event_values(pe) -> dict:
 
 @transaction.atomic
 def sync_plan(patient_id: int, today=None) -> dict[str, int]:
+    """Store the planner's output for one patient idempotently (see `sync_plans`)."""
+    patient = (
+        Patient.objects.select_for_update(of=("self",)).select_related("clinic").get(pk=patient_id)
+    )
+    return sync_plans([patient], today=today)[patient.pk]
+
+
+def sync_plans(
+    patients: list[Patient], *, today=None, data: dict[int, PlanData] | None = None
+) -> dict[int, dict[str, int]]:
     """Store the planner's output idempotently: unchanged events untouched, new ones created,
     obsolete pending ones cancelled, completed and cancelled ones never rewritten.
 
-    Serialised per patient (row lock), so two workers re-planning at once cannot interleave.
-    """
-    patient = Patient.objects.select_for_update().select_related("clinic").get(pk=patient_id)
-    today = today or patient.clinic.today()
-    planned = build_plan(patient, today)
-    existing = {e.key: e for e in MonitoringEvent.objects.filter(patient=patient)}
-    current_rx = {
-        r.drug: r for r in Prescription.objects.filter(patient=patient, superseded_by__isnull=True)
-    }
-    assessments = sorted(patient.assessments.values_list("assessed_on", flat=True))
-    alert_ids = {str(a) for a in Alert.objects.filter(patient=patient).values_list("id", flat=True)}
-    counts = {"created": 0, "updated": 0, "completed": 0, "cancelled": 0, "unchanged": 0}
-    seen: set[str] = set()
+    The caller holds the patients' row locks (`select_for_update`) inside its transaction, so
+    two workers re-planning the same patient cannot interleave. Many patients at once cost the
+    same handful of queries as one: their inputs are read together (`load_plan_data`) and the
+    changes written together (one INSERT, one UPDATE and their history rows)."""
+    if data is None:
+        data = load_plan_data(patients)
+    now = timezone.now()
     to_create: list[MonitoringEvent] = []
-    for pe in planned:
-        seen.add(pe.key)
-        values = _event_values(pe)
-        completed_on = pe.completed_on
-        if pe.kind is codes.EventKind.RESPONSE_REVIEW and completed_on is None:
-            completed_on = next((d for d in assessments if pe.earliest <= d <= today), None)
-        event = existing.get(pe.key)
-        if event is None:
-            alert_id = None
-            if pe.kind is codes.EventKind.CONFIRMATORY:
-                fid = pe.key.rsplit("finding=", 1)[-1].split(":", 1)[0]
-                alert_id = int(fid) if fid in alert_ids else None
-            to_create.append(
-                MonitoringEvent(
-                    patient=patient,
-                    key=pe.key,
-                    prescription=current_rx.get(pe.drug.value),
-                    status=Status.DONE if completed_on else Status.PLANNED,
-                    completed_on=completed_on,
-                    alert_id=alert_id,
-                    **values,
+    # Each changed event is written with only the fields that changed for it (grouped, one
+    # UPDATE per distinct set), so a status the reminder sweep moved meanwhile is not written
+    # back from this read.
+    to_update: dict[frozenset[str], list[MonitoringEvent]] = {}
+    out: dict[int, dict[str, int]] = {}
+    for patient in patients:
+        d = data[patient.pk]
+        day = today or patient.clinic.today()
+        counts = {"created": 0, "updated": 0, "completed": 0, "cancelled": 0, "unchanged": 0}
+        out[patient.pk] = counts
+        current_rx = {r.drug: r for r in d.heads}
+        alert_ids = {str(a.pk) for a in d.alerts}
+        seen: set[str] = set()
+        for pe in build_plan(patient, day, d):
+            seen.add(pe.key)
+            values = _event_values(pe)
+            completed_on = pe.completed_on
+            if pe.kind is codes.EventKind.RESPONSE_REVIEW and completed_on is None:
+                completed_on = next((a for a in d.assessments if pe.earliest <= a <= day), None)
+            event = d.events.get(pe.key)
+            if event is None:
+                alert_id = None
+                if pe.kind is codes.EventKind.CONFIRMATORY:
+                    fid = pe.key.rsplit("finding=", 1)[-1].split(":", 1)[0]
+                    alert_id = int(fid) if fid in alert_ids else None
+                to_create.append(
+                    MonitoringEvent(
+                        patient=patient,
+                        key=pe.key,
+                        prescription=current_rx.get(pe.drug.value),
+                        status=Status.DONE if completed_on else Status.PLANNED,
+                        completed_on=completed_on,
+                        alert_id=alert_id,
+                        **values,
+                    )
                 )
-            )
-            counts["created"] += 1
-            continue
-        if event.status in (Status.DONE, Status.CANCELLED):
-            counts["unchanged"] += 1  # history is never rewritten
-            continue
-        changed = {k: v for k, v in values.items() if getattr(event, k) != v}
-        if completed_on:
-            changed.update(status=Status.DONE, completed_on=completed_on)
-        if changed:
-            for k, v in changed.items():
-                setattr(event, k, v)
-            event.save()
-            counts["completed" if completed_on else "updated"] += 1
-        else:
-            counts["unchanged"] += 1
+                counts["created"] += 1
+                continue
+            if event.status in (Status.DONE, Status.CANCELLED):
+                counts["unchanged"] += 1  # history is never rewritten
+                continue
+            changed = {k: v for k, v in values.items() if getattr(event, k) != v}
+            if completed_on:
+                changed.update(status=Status.DONE, completed_on=completed_on)
+            if changed:
+                for k, v in changed.items():
+                    setattr(event, k, v)
+                to_update.setdefault(frozenset(changed), []).append(event)
+                counts["completed" if completed_on else "updated"] += 1
+            else:
+                counts["unchanged"] += 1
+        for key, event in d.events.items():
+            if key not in seen and event.status in MonitoringEvent.OPEN_STATUSES:
+                event.status = Status.CANCELLED
+                event.explanation = (
+                    f"{event.explanation} Cancelled on {day}: no longer in the plan "
+                    "(its inputs changed: a newer draw, prescription change or resolved finding)."
+                )
+                to_update.setdefault(frozenset(("status", "explanation")), []).append(event)
+                counts["cancelled"] += 1
     if to_create:
         # One INSERT for the events and one for their history rows, not two per event.
         bulk_create_with_history(to_create, MonitoringEvent, batch_size=500)
-    for key, event in existing.items():
-        if key not in seen and event.status in MonitoringEvent.OPEN_STATUSES:
-            event.status = Status.CANCELLED
-            event.explanation = (
-                f"{event.explanation} Cancelled on {today}: no longer in the plan "
-                "(its inputs changed: a newer draw, prescription change or resolved finding)."
-            )
-            event.save()
-            counts["cancelled"] += 1
-    return counts
+    for fields, events in to_update.items():
+        for event in events:
+            event.updated_at = now  # auto_now is not applied by bulk_update
+        bulk_update_with_history(
+            events,
+            MonitoringEvent,
+            sorted(fields | {"updated_at"}),
+            batch_size=500,
+            default_date=now,
+        )
+    return out
 
 
 # --- Lab evaluation ---------------------------------------------------------------------------
-def _rules_result(r: LabResult, tz: str):
+RULES_COLUMNS = (
+    "id",
+    "patient_id",
+    "analyte",
+    "reported_value",
+    "reported_unit",
+    "reference_low",
+    "reference_high",
+    "collected_at",
+)
+
+
+def _rules_result(row: tuple, tz: str):
+    """A `clinical.labrules.LabResult` from a row of RULES_COLUMNS."""
     from clinical import labrules
     from clinical.timeutil import local_date
     from clinical.units import normalise
 
+    rid, _, analyte, value, unit, low, high, collected_at = row
     return labrules.LabResult(
-        analyte=codes.Analyte(r.analyte),
-        result=normalise(r.analyte, r.reported_value, r.reported_unit),
-        collected_on=local_date(r.collected_at, tz),
-        reference_low=r.reference_low,
-        reference_high=r.reference_high,
-        result_id=str(r.pk),
+        analyte=codes.Analyte(analyte),
+        result=normalise(analyte, value, unit),
+        collected_on=local_date(collected_at, tz),
+        reference_low=low,
+        reference_high=high,
+        result_id=str(rid),
     )
 
 
@@ -333,118 +443,165 @@ def evaluate_result(result_id: int) -> list[int]:
     return evaluate_results([result_id])
 
 
+@transaction.atomic
 def evaluate_results(result_ids: list[int]) -> list[int]:
     """Run the lab rules on stored results and keep one alert per (result version, rule).
 
-    Idempotent: a result already evaluated at its version is skipped, the rows are locked while
-    evaluated (two workers cannot both do it), and the database refuses a second alert for the
-    same result version and rule. An amended result's earlier alerts are superseded. New alerts
-    go to `schedules.notify` (critical ones are e-mailed at once) and the plan is re-synced.
+    Idempotent: a result already evaluated at its version is skipped, the patients and the rows
+    are locked while evaluated (two workers cannot both do it), and the database refuses a
+    second alert for the same result version and rule. An amended result's earlier alerts are
+    superseded. New alerts go to `schedules.notify` (critical ones are e-mailed at once) and the
+    plans of the patients concerned are re-synced.
+
+    Set-based: a chunk of results of many patients costs a fixed number of queries (the
+    patients, their results, prescriptions, alerts and events read once each; alerts, events
+    and history rows written in bulk), not a number per patient. Returns the new alerts' ids.
     """
     from clinical import labrules
     from schedules import notify
 
-    new_alert_ids: list[int] = []
-    by_patient: dict[int, list[int]] = {}
-    for rid, pid in LabResult.objects.filter(pk__in=result_ids).values_list("id", "patient_id"):
-        by_patient.setdefault(pid, []).append(rid)
-    for patient_id, ids in sorted(by_patient.items()):
-        with transaction.atomic():
-            patient = (
-                Patient.objects.select_for_update().select_related("clinic").get(pk=patient_id)
-            )
-            pending = [
-                r
-                for r in LabResult.objects.select_for_update()
-                .filter(pk__in=ids)
-                .order_by("collected_at", "id")
-                if r.needs_evaluation
-            ]
-            if not pending:
-                continue
-            tz = patient.clinic.time_zone
-            everything = [_rules_result(r, tz) for r in LabResult.objects.filter(patient=patient)]
-            heads = Prescription.objects.filter(patient=patient, superseded_by__isnull=True)
-            drugs = tuple(
-                labrules.DrugStatus(codes.Drug(p.drug), codes.PrescriptionStatus(p.status))
-                for p in heads
-            )
-            head = {p.drug: p for p in heads}
-            drug = (
-                codes.Drug.METHOTREXATE
-                if "methotrexate" in head
-                else codes.Drug.MYCOPHENOLATE_MOFETIL
-                if "mycophenolate_mofetil" in head
-                else codes.Drug.METHOTREXATE
-            )
-            thresholds = protocol_for(patient, drug, head.get(drug.value)).thresholds
-            now = timezone.now()
-            patient_alerts: list[int] = []
-            for r in pending:
-                me = str(r.pk)
-                findings = labrules.evaluate(
-                    labrules.LabContext(
-                        result=next(x for x in everything if x.result_id == me),
-                        birth_date=patient.birth_date,
-                        sex=codes.Sex(patient.sex),
-                        history=tuple(x for x in everything if x.result_id != me),
-                        prescriptions=drugs,
-                        thresholds=thresholds,
-                    )
-                )
-                created = _store_findings(patient, r, findings)
-                patient_alerts.extend(a.pk for a in created)
-            # The rows are locked (select_for_update above), so no amendment can slip in between.
-            LabResult.objects.filter(pk__in=[r.pk for r in pending]).update(
-                evaluated_version=F("version"), evaluated_at=now
-            )
-            sync_plan(patient.pk)
-            if patient_alerts:
-                notify.on_alerts_raised(patient_alerts)
-            new_alert_ids.extend(patient_alerts)
-    return new_alert_ids
-
-
-def _store_findings(patient: Patient, r: LabResult, findings) -> list[Alert]:
-    created: list[Alert] = []
-    for f in findings:
-        alert, was_created = Alert.objects.get_or_create(
-            lab_result=r,
-            result_version=r.version,
-            rule=f.rule,
-            defaults={
-                "patient": patient,
-                "severity": f.severity.value,
-                "message": f.message,
-                "action": f.action,
-                "source": f.source.cite()[:300],
-                "details": _finding_details(f),
-            },
-        )
-        if was_created:
-            alert.related_results.add(r)
-            created.append(alert)
-    by_rule = {a.rule: a for a in created}
-    # An amendment supersedes what the earlier version of the same result raised.
-    earlier = (
-        ()
-        if r.version == 1
-        else Alert.objects.filter(
-            lab_result=r, result_version__lt=r.version, status__in=Alert.ACTIVE_STATUSES
+    patient_ids = sorted(
+        set(LabResult.objects.filter(pk__in=result_ids).values_list("patient_id", flat=True))
+    )
+    if not patient_ids:
+        return []
+    # Locked in id order (as every chunk locks them), so two chunks cannot deadlock; only the
+    # patient rows are locked, not their clinic.
+    patients = list(
+        Patient.objects.select_for_update(of=("self",))
+        .select_related("clinic")
+        .filter(pk__in=patient_ids)
+        .order_by("pk")
+    )
+    pending = [
+        r
+        for r in LabResult.objects.select_for_update()
+        .filter(pk__in=result_ids)
+        .order_by("patient_id", "collected_at", "id")
+        if r.needs_evaluation
+    ]
+    if not pending:
+        return []
+    by_patient = {p.pk: p for p in patients}
+    mine = sorted({r.patient_id for r in pending})
+    rows: dict[int, list[tuple]] = {}
+    for row in LabResult.objects.filter(patient_id__in=mine).values_list(*RULES_COLUMNS):
+        rows.setdefault(row[1], []).append(row)
+    prescriptions: dict[int, list[Prescription]] = {}
+    for rx in Prescription.objects.filter(patient_id__in=mine).order_by("start_date", "id"):
+        prescriptions.setdefault(rx.patient_id, []).append(rx)
+    already = set(
+        Alert.objects.filter(lab_result__in=pending).values_list(
+            "lab_result_id", "result_version", "rule"
         )
     )
-    for old in earlier:
+
+    new_alerts: list[Alert] = []
+    for patient_id in mine:
+        patient = by_patient[patient_id]
+        tz = patient.clinic.time_zone
+        everything = [_rules_result(row, tz) for row in rows.get(patient_id, [])]
+        superseded = {r.supersedes_id for r in prescriptions.get(patient_id, [])}
+        heads = [r for r in prescriptions.get(patient_id, []) if r.pk not in superseded]
+        drugs = tuple(
+            labrules.DrugStatus(codes.Drug(p.drug), codes.PrescriptionStatus(p.status))
+            for p in heads
+        )
+        head = {p.drug: p for p in heads}
+        drug = (
+            codes.Drug.METHOTREXATE
+            if "methotrexate" in head
+            else codes.Drug.MYCOPHENOLATE_MOFETIL
+            if "mycophenolate_mofetil" in head
+            else codes.Drug.METHOTREXATE
+        )
+        thresholds = protocol_for(patient, drug, head.get(drug.value)).thresholds
+        for r in (r for r in pending if r.patient_id == patient_id):
+            me = str(r.pk)
+            findings = labrules.evaluate(
+                labrules.LabContext(
+                    result=next(x for x in everything if x.result_id == me),
+                    birth_date=patient.birth_date,
+                    sex=codes.Sex(patient.sex),
+                    history=tuple(x for x in everything if x.result_id != me),
+                    prescriptions=drugs,
+                    thresholds=thresholds,
+                )
+            )
+            new_alerts.extend(
+                Alert(
+                    patient=patient,
+                    lab_result=r,
+                    result_version=r.version,
+                    rule=f.rule,
+                    severity=f.severity.value,
+                    message=f.message,
+                    action=f.action,
+                    source=f.source.cite()[:300],
+                    details=_finding_details(f),
+                )
+                for f in findings
+                if (r.pk, r.version, f.rule) not in already
+            )
+    _store_alerts(pending, new_alerts)
+    # The rows are locked (select_for_update above), so no amendment can slip in between.
+    LabResult.objects.filter(pk__in=[r.pk for r in pending]).update(
+        evaluated_version=F("version"), evaluated_at=timezone.now()
+    )
+    replan = [by_patient[pid] for pid in mine]
+    results = {
+        pid: [(row[0], row[2], row[7]) for row in patient_rows]
+        for pid, patient_rows in rows.items()
+    }
+    sync_plans(replan, data=load_plan_data(replan, prescriptions=prescriptions, results=results))
+    new_ids = [a.pk for a in new_alerts]
+    if new_ids:
+        notify.on_alerts_raised(new_ids)
+    return new_ids
+
+
+def _store_alerts(pending: list[LabResult], new_alerts: list[Alert]) -> None:
+    """Insert the new alerts (and their history and result links) in bulk, then supersede what
+    they replace: the earlier version's alerts of an amended result, and the first finding a
+    confirming one confirms (e.g. >3× ULN, then confirmed)."""
+    if new_alerts:
+        # In the order raised (by patient, then collection time): ids ascend with it.
+        bulk_create_with_history(new_alerts, Alert, batch_size=500)
+        Link = Alert.related_results.through
+        Link.objects.bulk_create(
+            [Link(alert_id=a.pk, labresult_id=a.lab_result_id) for a in new_alerts]
+        )
+    supersede: dict[int, Alert | None] = {}  # old alert id → the alert that supersedes it
+    amended = {r.pk: r.version for r in pending if r.version > 1}
+    if amended:
+        by_rule = {(a.lab_result_id, a.rule): a for a in new_alerts}
+        for old in Alert.objects.filter(
+            lab_result_id__in=list(amended), status__in=Alert.ACTIVE_STATUSES
+        ).only("id", "lab_result_id", "result_version", "rule"):
+            if old.result_version < amended[old.lab_result_id]:
+                supersede[old.pk] = by_rule.get((old.lab_result_id, old.rule))
+    confirming = [a for a in new_alerts if a.details.get("supersedes_rule")]
+    if confirming:
+        rules = {a.details["supersedes_rule"] for a in confirming}
+        candidates = list(
+            Alert.objects.filter(
+                patient_id__in={a.patient_id for a in confirming},
+                rule__in=rules,
+                status__in=Alert.ACTIVE_STATUSES,
+            ).only("id", "patient_id", "rule")
+        )
+        # In the order raised, as one result at a time would: once superseded, an alert is no
+        # longer active, so the first confirmation that finds it keeps it.
+        for a in confirming:
+            for old in candidates:
+                if (
+                    old.patient_id == a.patient_id
+                    and old.rule == a.details["supersedes_rule"]
+                    and old.pk < a.pk
+                    and old.pk not in supersede
+                ):
+                    supersede[old.pk] = a
+    for old in Alert.objects.filter(pk__in=list(supersede)).order_by("pk"):
         old.status = Alert.Status.SUPERSEDED
-        old.superseded_by = by_rule.get(old.rule)
-        old.save()
-    # A confirmed finding supersedes the first one it confirms (e.g. >3× ULN, then confirmed).
-    for a in created:
-        rule = a.details.get("supersedes_rule")
-        if rule:
-            for old in Alert.objects.filter(
-                patient=patient, rule=rule, status__in=Alert.ACTIVE_STATUSES
-            ).exclude(pk=a.pk):
-                old.status = Alert.Status.SUPERSEDED
-                old.superseded_by = a
-                old.save()
-    return created
+        old.superseded_by = supersede[old.pk]
+        old.save()  # rare: one row and one history row each
