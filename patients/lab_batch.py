@@ -32,9 +32,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history
 
 from clinical.types import ClinicalInputError
+from mtxmonitor.bulk import insert_with_history
 from patients.models import LabResult, Patient
 from patients.services import _decimal_or_none, _same_content, lab_result_record
 
@@ -188,10 +188,7 @@ def _new_result(p: _Prepared, *, source: str, strict_unit: bool) -> LabResult:
         errors = exc.update_error_dict(errors)
     if errors:
         raise ValidationError(errors)
-    row.normalise()
-    problem = storage_problems(row)
-    if problem:
-        raise problem
+    # LabResult.clean() has normalised the row and checked that it can be stored.
     return row
 
 
@@ -337,7 +334,7 @@ def lab_results_record_batch(
             rows = [row for _, row in to_create]
             try:
                 with transaction.atomic():
-                    bulk_create_with_history(rows, LabResult, batch_size=500, default_user=user)
+                    insert_with_history(rows, LabResult, user=user)
             except IntegrityError:
                 # A concurrent writer stored one of these accessions first: do them one by one,
                 # as replays or amendments of what it stored.

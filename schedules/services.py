@@ -8,9 +8,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from simple_history.utils import bulk_update_with_history
 
 from clinical import codes
+from mtxmonitor.bulk import insert_with_history
 from patients.models import DiseaseAssessment, LabResult, Patient, Prescription
 from schedules.models import Alert, MonitoringEvent
 
@@ -377,7 +378,7 @@ def sync_plans(
                 counts["cancelled"] += 1
     if to_create:
         # One INSERT for the events and one for their history rows, not two per event.
-        bulk_create_with_history(to_create, MonitoringEvent, batch_size=500)
+        insert_with_history(to_create, MonitoringEvent)
     for fields, events in to_update.items():
         for event in events:
             event.updated_at = now  # auto_now is not applied by bulk_update
@@ -496,6 +497,9 @@ def evaluate_results(result_ids: list[int]) -> list[int]:
         )
     )
 
+    pending_of: dict[int, list[LabResult]] = {}
+    for r in pending:
+        pending_of.setdefault(r.patient_id, []).append(r)
     new_alerts: list[Alert] = []
     for patient_id in mine:
         patient = by_patient[patient_id]
@@ -516,7 +520,7 @@ def evaluate_results(result_ids: list[int]) -> list[int]:
             else codes.Drug.METHOTREXATE
         )
         thresholds = protocol_for(patient, drug, head.get(drug.value)).thresholds
-        for r in (r for r in pending if r.patient_id == patient_id):
+        for r in pending_of[patient_id]:
             me = str(r.pk)
             findings = labrules.evaluate(
                 labrules.LabContext(
@@ -566,7 +570,7 @@ def _store_alerts(pending: list[LabResult], new_alerts: list[Alert]) -> None:
     confirming one confirms (e.g. >3× ULN, then confirmed)."""
     if new_alerts:
         # In the order raised (by patient, then collection time): ids ascend with it.
-        bulk_create_with_history(new_alerts, Alert, batch_size=500)
+        insert_with_history(new_alerts, Alert)
         Link = Alert.related_results.through
         Link.objects.bulk_create(
             [Link(alert_id=a.pk, labresult_id=a.lab_result_id) for a in new_alerts]

@@ -224,7 +224,9 @@ def test_a_batch_queues_evaluation_after_commit(
     from schedules import tasks
 
     monkeypatch.setattr(tasks.evaluate_lab_results, "delay", lambda ids: sent.append(ids))
-    items = [lab(patient, f"E-{i}") for i in range(250)]
+    from patients.lab_batch import EVALUATION_CHUNK
+
+    items = [lab(patient, f"E-{i}") for i in range(EVALUATION_CHUNK + 50)]
     with django_capture_on_commit_callbacks(execute=True):
         body = (
             api_as("integration")
@@ -232,7 +234,7 @@ def test_a_batch_queues_evaluation_after_commit(
             .json()
         )
     ids = [x["id"] for x in body["results"]]
-    assert [len(c) for c in sent] == [100, 100, 50]
+    assert [len(c) for c in sent] == [EVALUATION_CHUNK, 50]
     assert sorted(i for chunk in sent for i in chunk) == sorted(ids)
 
 
