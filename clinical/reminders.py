@@ -172,7 +172,14 @@ def digest_key(*, kind: str, recipient: str, on: date) -> str:
     return f"{kind}:to={recipient}:on={on.isoformat()}"
 
 
-def critical_key(*, alert_id: int, recipient: str) -> str:
+def critical_key(
+    *, alert_id: int, recipient: str, result_id: int | None = None, version: int | None = None
+) -> str:
+    """One critical e-mail per lab result version and recipient, listing every critical finding
+    of that result (an ALT of 160 U/L is both above 3x ULN and above 100 U/L: one e-mail, not
+    two); per alert for a finding without a result."""
+    if result_id is not None:
+        return f"critical:result={result_id}:v={version or 1}:to={recipient}"
     return f"critical:alert={alert_id}:to={recipient}"
 
 

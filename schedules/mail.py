@@ -36,6 +36,7 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from clinical import codes
 from clinical import reminders as rules
 from patients.choices import ANALYTE
 from schedules.models import Alert, MonitoringEvent, Notification, Reminder
@@ -463,34 +464,57 @@ def _digest_subject(kind: str, counts: dict[str, int], day: date) -> str:
 
 
 def _freeze_critical(notification: Notification) -> bool:
-    alert = (
-        Alert.objects.select_related("patient", "lab_result")
-        .filter(id=notification.alert_id)
-        .first()
-    )
-    if alert is None or alert.status not in Alert.ACTIVE_STATUSES:
+    """The e-mail's findings: its alert and every other critical alert of the same result
+    version that is still open or acknowledged (superseded or resolved ones are left out; with
+    none left, nothing is sent)."""
+    alert = Alert.objects.filter(id=notification.alert_id).only("lab_result_id", "result_version")
+    alert = alert.first()
+    if alert is None:
+        findings = []
+    elif alert.lab_result_id is None:
+        findings = list(
+            Alert.objects.select_related("patient").filter(
+                id=alert.id, status__in=Alert.ACTIVE_STATUSES
+            )
+        )
+    else:
+        findings = list(
+            Alert.objects.select_related("patient", "lab_result")
+            .filter(
+                lab_result_id=alert.lab_result_id,
+                result_version=alert.result_version,
+                severity=codes.AlertSeverity.CRITICAL,
+                status__in=Alert.ACTIVE_STATUSES,
+            )
+            .order_by("id")
+        )
+    if not findings:
         notification.last_error = "Nothing left to send: the alert was superseded or resolved."
         notification.subject = ""
         return False
-    patient = alert.patient
+    patient = findings[0].patient
     tz = notification.clinic.tz
-    if alert.lab_result is not None:
-        test = ANALYTE_LABELS.get(alert.lab_result.analyte, alert.lab_result.analyte)
-        taken = alert.lab_result.collected_at.astimezone(tz).date()
-    else:
-        test, taken = alert.rule, alert.raised_at.astimezone(tz).date()
-    item = {
-        "alert": alert.id,
-        "patient": patient.id,
-        "mrn": patient.mrn,
-        "initials": patient.initials,
-        "link": patient_link(patient.id),
-        "test": test,
-        "date": long_date(taken),
-        "reason": _one_line(alert.message),
-        "action": _one_line(alert.action),
-    }
-    notification.items = [item]
+    items = []
+    for a in findings:
+        if a.lab_result_id is not None:
+            test = ANALYTE_LABELS.get(a.lab_result.analyte, a.lab_result.analyte)
+            taken = a.lab_result.collected_at.astimezone(tz).date()
+        else:
+            test, taken = a.rule, a.raised_at.astimezone(tz).date()
+        items.append(
+            {
+                "alert": a.id,
+                "patient": patient.id,
+                "mrn": patient.mrn,
+                "initials": patient.initials,
+                "link": patient_link(patient.id),
+                "test": test,
+                "date": long_date(taken),
+                "reason": _one_line(a.message),
+                "action": _one_line(a.action),
+            }
+        )
+    notification.items = items
     notification.subject = f"[mtxmonitor] CRITICAL result: MRN {patient.mrn} ({patient.initials})"
     return True
 

@@ -14,7 +14,8 @@ from clinical.reminders import critical_key, recipient_token
 def on_alerts_raised(alert_ids: list[int]) -> None:
     """Queue what must go out at once for new alerts (critical ones: an immediate e-mail).
 
-    One ledger row per critical alert and recipient (the patient's nurse, or the clinic contact
+    One ledger row per lab result version (every critical finding of one result in one e-mail;
+    a finding without a result, alone) and recipient (the patient's nurse, or the clinic contact
     when the patient has none or the nurse has no usable address), created under its unique key
     so a re-evaluation never queues it twice; sending is dispatched after the caller's commit.
     Should the dispatch be lost (broker down), the row is `pending` and the retry sweep sends it
@@ -35,7 +36,12 @@ def on_alerts_raised(alert_ids: list[int]) -> None:
         {a.patient.responsible_nurse_id for a in alerts if a.patient.responsible_nurse_id}
     )
     rows = []
-    for alert in alerts:
+    grouped: set[tuple] = set()
+    for alert in alerts:  # by id: a result's first critical alert carries its e-mail
+        group = (alert.lab_result_id, alert.result_version) if alert.lab_result_id else alert.id
+        if group in grouped:
+            continue  # listed in the e-mail of its result's first critical alert
+        grouped.add(group)
         patient = alert.patient
         nurse_id = patient.responsible_nurse_id
         token = recipient_token(nurse_id=nurse_id, clinic_id=patient.clinic_id)
@@ -43,7 +49,12 @@ def on_alerts_raised(alert_ids: list[int]) -> None:
             Notification(
                 clinic_id=patient.clinic_id,
                 kind=Notification.Kind.CRITICAL,
-                key=critical_key(alert_id=alert.id, recipient=token),
+                key=critical_key(
+                    alert_id=alert.id,
+                    recipient=token,
+                    result_id=alert.lab_result_id,
+                    version=alert.result_version,
+                ),
                 recipient_id=nurse_id,
                 to_email=addresses.get(nurse_id) or patient.clinic.contact_email,
                 patient=patient,

@@ -13,7 +13,9 @@ from django.db import OperationalError
 
 log = logging.getLogger(__name__)
 
-RECONCILE_CHUNK = 200
+# As many as a batch queues per task (patients.lab_batch.EVALUATION_CHUNK): a chunk costs a fixed
+# number of queries, so larger chunks are cheaper per result.
+RECONCILE_CHUNK = 500
 
 
 @shared_task(
@@ -30,11 +32,11 @@ def evaluate_lab_result(result_id: int) -> None:
     autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=8
 )
 def evaluate_lab_results(result_ids: list[int]) -> None:
-    """A chunk of the reconcile sweep."""
+    """A chunk of results (of a batch, or of the reconcile sweep), evaluated together."""
     from schedules.services import evaluate_result, evaluate_results
 
     try:
-        evaluate_results(result_ids)  # one lock, one history read and one re-plan per patient
+        evaluate_results(result_ids)  # set-based: a fixed number of queries for the chunk
     except OperationalError:
         raise  # the database is away: retry the chunk with backoff
     except Exception:

@@ -193,6 +193,10 @@ def test_keys_name_what_for_whom_and_which_occurrence():
     )
     assert digest_key(kind="digest", recipient=nurse, on=D) == "digest:to=nurse-5:on=2025-03-10"
     assert critical_key(alert_id=3, recipient=nurse) == "critical:alert=3:to=nurse-5"
+    assert (
+        critical_key(alert_id=3, recipient=nurse, result_id=8, version=2)
+        == "critical:result=8:v=2:to=nurse-5"
+    )
 
 
 def test_every_day_of_an_events_life_yields_distinct_keys_only_per_occurrence():

@@ -99,6 +99,48 @@ def test_critical_alert_email_says_what_and_what_to_do_without_identifying_the_p
     assert_no_identity(message, harriet)
 
 
+def test_every_critical_finding_of_one_result_goes_in_one_email(harriet, smtp):
+    from patients.models import LabResult
+
+    result = LabResult.objects.create(
+        patient=harriet,
+        analyte="alt",
+        reported_value="160",
+        reported_unit="U/L",
+        reference_high="40",
+        collected_at=timezone.now() - timedelta(hours=2),
+        accession="ONE-MAIL-1",
+    )
+    on_result = {"lab_result": result, "result_version": 1}
+    above_3x = critical_alert(harriet, **on_result)
+    above_100 = critical_alert(
+        harriet,
+        rule="LIVER_GT_ABSOLUTE",
+        message="ALT 160 U/L is above 100 U/L.",
+        action="Discuss with the prescriber today.",
+        **on_result,
+    )
+    gone = critical_alert(harriet, rule="OTHER_CRITICAL", status="superseded", **on_result)
+    warning = critical_alert(harriet, rule="LIVER_GT_ULN", severity="warning", **on_result)
+    on_alerts_raised([above_100.id, warning.id, gone.id, above_3x.id])
+    on_alerts_raised([above_3x.id, above_100.id])  # again: still one
+
+    notification = Notification.objects.get()
+    assert notification.key == (
+        f"critical:result={result.id}:v=1:to=nurse-{harriet.responsible_nurse_id}"
+    )
+    assert notification.alert_id == above_3x.id
+    assert mail.send_notification(notification.id) == "sent"
+    (message,) = smtp.messages
+    for part in (body(message), body(message, "html")):
+        assert part.count("Test: ALT") == 1
+        assert part.count("Finding: ") == 2  # not the superseded one, nor the warning
+        assert "4.0× the upper limit of normal" in part and "above 100 U/L" in part
+        assert "Discuss with the prescriber today." in part
+    assert [i["alert"] for i in Notification.objects.get().items] == [above_3x.id, above_100.id]
+    assert_no_identity(message, harriet)
+
+
 def test_on_alerts_raised_is_idempotent_and_ignores_non_critical_alerts(harriet):
     critical = critical_alert(harriet)
     warning = critical_alert(harriet, rule="LIVER_GT_ULN", severity="warning")
