@@ -4,6 +4,8 @@
 
 `field` names the input field (a dotted path inside lists and objects, e.g. "results.3.value"),
 or is null for an error about the request as a whole (401, 403, 404, 405, 413, 429 ...).
+A transient database error (deadlock, lock conflict, lost connection) is a 503 with
+`Retry-After` and code "temporarily_unavailable", not a 500: the request can be retried.
 `code` is stable and machine-readable: DRF's codes ("required", "invalid", "not_found",
 "throttled", ...), the clinical check codes of a refused prescription, or our own
 ("request_too_large", "naive_datetime", ...). `message` is for a person.
@@ -22,6 +24,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.signals import got_request_exception
+from django.db import OperationalError
 from django.http import Http404, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -37,6 +40,19 @@ class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
     default_code = "request_too_large"
+
+
+class TemporarilyUnavailable(exceptions.APIException):
+    """A transient database error (a lock conflict or deadlock between concurrent writers, a
+    connection lost mid-request): the request's transaction was rolled back; retry it. Lab
+    results are keyed by accession, so re-sending a batch never stores one twice."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = (
+        "A temporary database problem (e.g. a conflict with a concurrent request); "
+        "retry the request."
+    )
+    default_code = "temporarily_unavailable"
 
 
 class Conflict(exceptions.APIException):
@@ -91,6 +107,9 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError):
+        log.warning("Transient database error, answered 503: %s", exc)
+        exc = TemporarilyUnavailable()
     elif isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(
             f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
@@ -102,6 +121,8 @@ def exception_handler(exc, context):
     if not items:
         items = [{"field": None, "code": "error", "message": "The request failed."}]
     response.data = error_body(items)
+    if isinstance(exc, TemporarilyUnavailable):
+        response["Retry-After"] = "1"
     return response
 
 

@@ -136,6 +136,42 @@ def test_an_unexpected_error_is_a_logged_500_in_the_same_shape(api, patient, mon
     assert any(rec.exc_info and "boom" in str(rec.exc_info[1]) for rec in caplog.records)
 
 
+def test_a_transient_database_error_is_a_503_to_retry_not_a_500(api_as, patient, monkeypatch):
+    """E.g. a deadlock between two writers: PostgreSQL aborts one transaction (OperationalError);
+    the integrator is told to retry, and nothing of the request was stored."""
+    from django.db import OperationalError, transaction
+
+    from patients import lab_batch
+    from patients.models import LabResult
+
+    real = lab_batch.lab_results_record_batch
+
+    def deadlocked(**kwargs):
+        with transaction.atomic():
+            real(**kwargs)  # stored, then the transaction is aborted by the database
+            raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(lab_batch, "lab_results_record_batch", deadlocked)
+    client = api_as("integration")
+    client.raise_request_exception = False
+    item = {
+        "patient": patient.pk,
+        "analyte": "ALT",
+        "value": "20",
+        "unit": "U/L",
+        "collected_at": "2026-01-05T09:00:00+00:00",
+        "accession": "T-503",
+    }
+    r = client.post("/api/v1/labs/batch/", {"results": [item]}, format="json")
+    assert r.status_code == 503 and r["Retry-After"] == "1"
+    assert errors_of(r) == {None: "temporarily_unavailable"}
+    assert not LabResult.objects.filter(accession="T-503").exists()  # rolled back whole
+
+    monkeypatch.setattr(lab_batch, "lab_results_record_batch", real)
+    again = client.post("/api/v1/labs/batch/", {"results": [item]}, format="json")
+    assert again.status_code == 200 and again.json()["summary"]["created"] == 1
+
+
 def test_the_browsable_api_works_with_a_session_and_enforces_csrf(nina, patient):
     client = APIClient(enforce_csrf_checks=True)
     client.force_login(nina)
