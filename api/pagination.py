@@ -1,7 +1,48 @@
 from __future__ import annotations
 
+from typing import Protocol
+
+from django.core.paginator import EmptyPage, InvalidPage, PageNotAnInteger
+from django.core.paginator import Paginator as DjangoPaginator
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
+
+
+class RowSource(Protocol):
+    """What RowsPaginator pages: rows read by offset, and their count (api/readers.py)."""
+
+    def rows(self, offset: int, limit: int) -> list[tuple]: ...
+
+    def count(self) -> int: ...
+
+
+class RowsPaginator(DjangoPaginator):
+    """Django's paginator over a RowSource (the lean read paths, api/readers.py): the same
+    pages, count and errors, with the COUNT asked only when the page cannot tell it.
+
+    The page is read before the count: a page shorter than the page size is the last one, so
+    the count is the rows before it plus its own (a patient's plan is nearly always one short
+    page). A full page, ?page=last or a page past the end asks source.count(), as Django's
+    paginator asks for every page.
+    """
+
+    def page(self, number):
+        # Django's validate_number, less its upper bound (that needs the count): a slice needs a
+        # whole number from 1.
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        bottom = (number - 1) * self.per_page
+        rows = self.object_list.rows(bottom, self.per_page)
+        if not self.orphans and len(rows) < self.per_page and (rows or number == 1):
+            self.count = bottom + len(rows)  # the last page (or no rows at all)
+        self.validate_number(number)  # past the last page: EmptyPage, as Django answers
+        return self._get_page(rows, number, self)
 
 
 class Pagination(PageNumberPagination):
@@ -26,6 +67,24 @@ class Pagination(PageNumberPagination):
                 {self.page_size_query_param: ["must be a positive integer."]}, code="invalid"
             )
         return min(size, self.max_page_size)
+
+    def paginate_rows(self, source: RowSource, request, view=None) -> list[tuple] | None:
+        """paginate_queryset for the lean read paths: the page as rows (tuples) of `source`,
+        read with RowsPaginator. The page, count, links and errors are paginate_queryset's."""
+        self.request = request
+        page_size = self.get_page_size(request)
+        if not page_size:
+            return None
+        paginator = RowsPaginator(source, page_size)
+        page_number = self.get_page_number(request, paginator)
+        try:
+            self.page = paginator.page(page_number)
+        except InvalidPage as exc:
+            msg = self.invalid_page_message.format(page_number=page_number, message=str(exc))
+            raise NotFound(msg) from exc
+        if paginator.num_pages > 1 and self.template is not None:
+            self.display_page_controls = True  # the browsable API's page links
+        return self.page.object_list  # the list read (list(page) would index it row by row)
 
     def get_page_number(self, request, paginator):
         raw = request.query_params.get(self.page_query_param)

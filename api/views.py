@@ -27,6 +27,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import readers
 from api import serializers as s
 from api.authentication import TokenAuthentication
 from api.exceptions import Conflict, django_error_items, error_items
@@ -231,11 +232,20 @@ class PatientPlanView(ApiMixin, GenericAPIView):
         )
 
     def get(self, request, patient_id: int):
-        qs = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(qs)
+        # The lean read path (api/readers.py): rows, not model instances through the serializer,
+        # and the unfiltered plan's query written out; the answer is MonitoringEventSerializer's,
+        # byte for byte.
+        source = readers.plan_rows(
+            request.query_params,
+            self.clinic_id(),
+            patient_id,
+            self.ordering,
+            general=lambda: self.filter_queryset(self.get_queryset()),
+        )
+        page = self.paginator.paginate_rows(source, request, view=self)
         if not page and not self.patients().filter(pk=patient_id).exists():
             raise Http404
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        return self.get_paginated_response(readers.events_json(page))
 
 
 # --- Timeline ------------------------------------------------------------------------------
@@ -633,14 +643,25 @@ class AlertViewSet(
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return _alerts(Alert.objects.filter(patient__clinic_id=self.clinic_id())).order_by(
-            *self.ordering
-        )
+        alerts = Alert.objects.filter(patient__clinic_id=self.clinic_id())
+        if self.action == "list":
+            # Read as rows (api/readers.py: no related objects to select) and ordered by
+            # OrderingFilter (`ordering` unless ?ordering= names another).
+            return alerts
+        return _alerts(alerts).order_by(*self.ordering)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        with_lab_results(page)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        # The lean read path (api/readers.py): rows, not model instances through the serializer,
+        # the lab results in one query and the ?status= list's query written out; the answer is
+        # AlertSerializer's, byte for byte.
+        source = readers.alert_rows(
+            request.query_params,
+            self.clinic_id(),
+            self.ordering,
+            general=lambda: self.filter_queryset(self.get_queryset()),
+        )
+        page = self.paginator.paginate_rows(source, request, view=self)
+        return self.get_paginated_response(readers.alerts_json(page))
 
     def retrieve(self, request, *args, **kwargs):
         alert = with_lab_results([self.get_object()])[0]

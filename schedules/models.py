@@ -140,7 +140,13 @@ class Alert(models.Model):
                 condition=models.Q(lab_result__isnull=False),
             )
         ]
-        indexes = [models.Index(fields=["status", "severity", "raised_at"])]
+        indexes = [
+            models.Index(fields=["status", "severity", "raised_at"]),
+            # GET /api/v1/alerts/?status=open, newest first (the default order): the page is read
+            # from the index in order and stops after one page, instead of every open alert of
+            # the clinic being read and sorted for each request.
+            models.Index(fields=["status", "-raised_at", "-id"], name="alert_status_newest"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.rule} ({self.status})"
