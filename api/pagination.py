@@ -7,6 +7,10 @@ from django.core.paginator import Paginator as DjangoPaginator
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 
+# Above this offset a page is checked against the count before it is read (no clinic has a
+# billion rows of one list; PostgreSQL refuses an OFFSET beyond a bigint).
+MAX_OFFSET = 2**31
+
 
 class RowSource(Protocol):
     """What RowsPaginator pages: rows read by offset, and their count (api/readers.py)."""
@@ -38,6 +42,10 @@ class RowsPaginator(DjangoPaginator):
         if number < 1:
             raise EmptyPage(self.error_messages["min_page"])
         bottom = (number - 1) * self.per_page
+        if bottom > MAX_OFFSET:
+            # Far past any real end (and past what an SQL OFFSET can hold, a bigint): ask the
+            # count first, so the answer is Django's EmptyPage (404), not a database error.
+            self.validate_number(number)
         rows = self.object_list.rows(bottom, self.per_page)
         if not self.orphans and len(rows) < self.per_page and (rows or number == 1):
             self.count = bottom + len(rows)  # the last page (or no rows at all)
