@@ -14,15 +14,25 @@ its next request when the previous answer arrives) against:
 - GET /api/v1/alerts/?status=open — the clinic's open alerts, 50 a page, with their results.
 
 Every request is authenticated with a token and passes through the per-token throttle (its rate
-raised so that it counts but never refuses). Prints requests/s and the latency percentiles.
-Target (issue #6): p99 <= 50 ms.
+raised so that it counts but never refuses). First, in this process and before any server
+starts, the cost of one request of each endpoint: `--inprocess-requests` requests through
+Django's WSGI handler (middleware, auth, throttle, query, JSON; no HTTP, no other load), the
+median wall time and the median CPU time of this process (the database's share is in the wall
+time only). Then, under wrk, each endpoint saturated (each connection sends its next request as
+soon as the answer arrives) and paced (`--think-ms` after each answer: busy users), with
+requests/s and the latency percentiles. Target (issue #6): p99 <= 50 ms paced.
+
+The machine's load average is printed before each phase: wrk numbers taken while another job
+runs on the same cores (a benchmark, a test run) are not comparable - rerun.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -222,6 +232,56 @@ def run_wrk(base: str, token: str, path_expr: str, ids: list[int], args) -> dict
     }
 
 
+def in_process_cost(token: str, ids: list[int], n: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU ms per request of each endpoint through Django's WSGI handler here."""
+    from mtxmonitor.wsgi import application
+
+    def get(path: str, query: str = "") -> None:
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "SCRIPT_NAME": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_AUTHORIZATION": f"Token {token}",
+            "wsgi.input": io.BytesIO(b""),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": False,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        status = []
+        body = b"".join(application(environ, lambda s, h, e=None: status.append(s)))
+        if not status[0].startswith("200") or not body:
+            raise SystemExit(f"in-process GET {path}?{query}: {status[0]}")
+
+    endpoints = {
+        "GET /patients/{id}/plan/": lambda i: get(f"/api/v1/patients/{ids[i % len(ids)]}/plan/"),
+        "GET /alerts/?status=open": lambda i: get("/api/v1/alerts/", "status=open"),
+    }
+    out = {}
+    for label, request in endpoints.items():
+        for i in range(min(50, n)):  # warm-up: connections, caches, first-use imports
+            request(i)
+        wall, cpu = [], []
+        for i in range(n):
+            w, c = time.perf_counter(), time.process_time()
+            request(i)
+            wall.append(time.perf_counter() - w)
+            cpu.append(time.process_time() - c)
+        out[label] = (statistics.median(wall) * 1000, statistics.median(cpu) * 1000)
+    return out
+
+
+def load_average() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--patients", type=int, default=2000)
@@ -236,6 +296,12 @@ def main() -> None:
         type=int,
         default=250,
         help="paced run: each connection waits this long after an answer (0: skip the run)",
+    )
+    ap.add_argument(
+        "--inprocess-requests",
+        type=int,
+        default=500,
+        help="requests per endpoint for the in-process cost (0: skip)",
     )
     ap.add_argument("--database-url", default=os.environ.get("BENCH_API_DATABASE_URL", DEFAULT_DB))
     ap.add_argument("--redis-url", default=os.environ.get("BENCH_API_REDIS_URL", DEFAULT_REDIS))
@@ -265,6 +331,17 @@ def main() -> None:
         f"{Alert.objects.count():,} open alerts in {time.perf_counter() - t0:.0f} s.",
         flush=True,
     )
+
+    if args.inprocess_requests:
+        print(
+            f"In-process cost, {args.inprocess_requests} requests each through Django's WSGI "
+            f"handler ({load_average()}):",
+            flush=True,
+        )
+        print(f"  {'endpoint':30} {'wall ms':>8} {'cpu ms':>8}  (medians)")
+        for label, (wall, cpu) in in_process_cost(token, ids, args.inprocess_requests).items():
+            print(f"  {label:30} {wall:8.2f} {cpu:8.2f}", flush=True)
+    connection.close()  # gunicorn's workers open their own
 
     base = f"http://127.0.0.1:{args.port}"
     cmd = [
@@ -301,7 +378,8 @@ def main() -> None:
             raise SystemExit("gunicorn did not come up")
         print(
             f"gunicorn: {args.web_workers} workers × {args.web_threads} thread(s); wrk: "
-            f"{args.connections} connections, {args.threads} threads, {args.duration} s each",
+            f"{args.connections} connections, {args.threads} threads, {args.duration} s each "
+            f"({load_average()})",
             flush=True,
         )
         path_plan = '"/api/v1/patients/" .. ids[(i % #ids) + 1] .. "/plan/"'
@@ -309,7 +387,7 @@ def main() -> None:
             ("GET /patients/{id}/plan/", path_plan),
             ("GET /alerts/?status=open", '"/api/v1/alerts/?status=open"'),
         ]
-        worst = 0.0
+        worst = worst_saturated = 0.0
 
         def show(label: str, res: dict) -> None:
             print(
@@ -325,7 +403,9 @@ def main() -> None:
             run_wrk(
                 base, token, path, ids, argparse.Namespace(**{**vars(saturated), "duration": 3})
             )
-            show(f"{label} saturated", run_wrk(base, token, path, ids, saturated))
+            res = run_wrk(base, token, path, ids, saturated)
+            worst_saturated = max(worst_saturated, res["p99"])
+            show(f"{label} saturated", res)
             if args.think_ms:
                 res = run_wrk(base, token, path, ids, args)
                 worst = max(worst, res["p99"])
@@ -335,6 +415,10 @@ def main() -> None:
                 f"target p99 <= 50 ms with {args.connections} connections, {args.think_ms} ms "
                 f"think time: {'MET' if worst <= 50 else 'NOT MET'} (worst p99 {worst:.1f} ms)"
             )
+        print(
+            f"saturated ({args.connections} connections, no think time): worst p99 "
+            f"{worst_saturated:.1f} ms; {load_average()} at the end"
+        )
     finally:
         server.terminate()
         try:

@@ -92,6 +92,36 @@ def test_each_token_has_its_own_budget(api_as, patient, settings):
     assert viewer.get("/api/v1/patients/").status_code == 200
 
 
+@pytest.mark.parametrize("backend", ["redis", "locmem"])
+def test_the_throttle_counts_a_window_on_redis_and_on_any_other_cache(backend, settings):
+    """Redis: one script (INCR, and EXPIRE on the window's first request); another cache:
+    incr/add. The same counts, and the window's counter expires after it."""
+    import uuid
+
+    from django.core.cache import caches
+
+    from api.throttling import _count
+
+    if backend == "redis":
+        if not settings.REDIS_URL:
+            pytest.skip("needs Redis: set REDIS_URL")
+        location = {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": settings.REDIS_URL,
+        }
+    else:
+        location = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    with override_settings(CACHES={"default": location}):
+        key = f"throttle:test:{uuid.uuid4().hex}"
+        assert [_count(key, timeout=5) for _ in range(3)] == [1, 2, 3]
+        assert _count(f"{key}:next", timeout=5) == 1  # another window starts again
+        if backend == "redis":
+            cache = caches["default"]
+            ttl = cache._cache.get_client(write=False).ttl(cache.make_and_validate_key(key))
+            assert 0 < ttl <= 5
+        assert caches["default"].get(key) == 3  # Django's own key: both ways count the same
+
+
 def test_validation_errors_carry_field_code_and_message(api):
     r = api.post("/api/v1/patients/", {"sex": "x"}, format="json")
     assert r.status_code == 400

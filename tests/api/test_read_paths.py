@@ -12,7 +12,10 @@ screen and every EHR poll. These tests hold them to the public contract:
 - the same rows through the DRF serializers (AlertSerializer via GET /alerts/{id}/,
   MonitoringEventSerializer directly), which must give byte-identical JSON, so the lean path
   cannot drift from the serializers the schema is generated from;
-- pagination, filters, ordering and tenancy through the lean path.
+- pagination, filters, ordering and tenancy through the lean path;
+- on PostgreSQL, the written-out queries (the ?status= alert list, the unfiltered plan, the
+  results behind alerts, the token lookup) against the general path through the ORM, for the
+  same requests: byte-identical answers, the same objects.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from rest_framework.renderers import JSONRenderer
 
 from tests.api.conftest import make_event, make_lab, make_prescription
@@ -690,3 +694,140 @@ def test_the_plan_pages_filters_and_stays_in_the_clinic(data, api_as, patient, o
         assert r.status_code == 404 and r.json()["errors"][0]["code"] == "not_found"
     r = client.get(url + "?open=maybe")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "open"
+
+
+# --- The written-out queries (PostgreSQL) against the general path -------------------------
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the written-out queries run on PostgreSQL only"
+)
+
+FAST_ALERT_QUERIES = [
+    "",
+    "?status=open",
+    "?status=acknowledged&status=open",
+    "?status=open&status=acknowledged&status=resolved&status=superseded",
+    "?status=superseded",
+    "?page_size=2",
+    "?page_size=2&page=3",
+    "?page_size=4&page=last",
+    "?status=open&page_size=1&page=2",
+    "?status=open&status=open",
+    "?page=4",  # past the end: 404
+    "?page=0",
+    "?page_size=0",
+]
+FAST_PLAN_QUERIES = ["", "?page_size=1", "?page_size=3&page=2", "?page=last", "?page=3"]
+
+
+@pytest.fixture
+def general_path_only(monkeypatch):
+    """Every request through django-filter, OrderingFilter and the ORM (no written-out SQL)."""
+
+    def use():
+        from api import readers
+
+        def alert_rows(params, clinic_id, ordering, general):
+            return readers.QuerysetRows(general(), readers.ALERT_COLUMNS)
+
+        def plan_rows(params, clinic_id, patient_id, ordering, general):
+            return readers.QuerysetRows(general(), readers.EVENT_COLUMNS)
+
+        monkeypatch.setattr(readers, "alert_rows", alert_rows)
+        monkeypatch.setattr(readers, "plan_rows", plan_rows)
+
+    return use
+
+
+@pytest.fixture
+def written_out(monkeypatch):
+    """Counts the requests answered by written-out SQL (so a comparison compares something)."""
+    from api import readers
+
+    calls = []
+    rows = readers.SqlRows.rows
+
+    def spy(self, offset, limit):
+        calls.append(self.sql)
+        return rows(self, offset, limit)
+
+    monkeypatch.setattr(readers.SqlRows, "rows", spy)
+    return calls
+
+
+@postgresql_only
+def test_the_written_out_lists_answer_what_the_general_path_answers(
+    data, api_as, patient, other_patient, written_out, general_path_only
+):
+    client = api_as("nurse")
+    urls = [f"/api/v1/alerts/{q}" for q in FAST_ALERT_QUERIES] + [
+        f"/api/v1/patients/{p.pk}/plan/{q}"
+        for p in (patient, other_patient)
+        for q in FAST_PLAN_QUERIES
+    ]
+    fast = [(client.get(url).status_code, client.get(url).content) for url in urls]
+    assert len(written_out) >= len(urls)  # every one of them (twice) read by written-out SQL
+    general_path_only()
+    written_out.clear()
+    general = [(client.get(url).status_code, client.get(url).content) for url in urls]
+    assert written_out == []
+    for url, one, other in zip(urls, fast, general, strict=True):
+        assert one == other, url
+    assert {status for status, _ in fast} == {200, 400, 404}
+
+
+@postgresql_only
+def test_the_written_out_alert_list_stays_in_the_clinic(data, api_as, other_clinic, written_out):
+    mine = raw(api_as("nurse").get("/api/v1/alerts/?status=open&status=superseded"))
+    theirs = raw(api_as("nurse", where=other_clinic).get("/api/v1/alerts/?status=open"))
+    assert written_out
+    assert mine["count"] == 4 and theirs["count"] == 1
+    assert {a["id"] for a in mine["results"]}.isdisjoint(a["id"] for a in theirs["results"])
+
+
+@postgresql_only
+def test_the_results_behind_alerts_are_the_orms(data):
+    from api import readers
+    from schedules.models import Alert
+
+    ids = list(Alert.objects.values_list("pk", flat=True))
+    written = readers._linked_labs(ids)
+    assert written and sorted(written) == sorted(readers.linked_labs_orm(ids))
+
+
+@postgresql_only
+def test_the_token_lookup_loads_what_select_related_loads(django_assert_num_queries, nina):
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    from api.authentication import _token_with_user
+    from patients.models import StaffMembership
+
+    lone = get_user_model().objects.create_user("no-role")  # no membership
+    for user in (nina, lone):
+        key = Token.objects.create(user=user).key
+        membership = StaffMembership.objects.filter(user=user).first()
+        with django_assert_num_queries(1):
+            token = _token_with_user(key)
+        expected = Token.objects.select_related("user", "user__membership").get(key=key)
+        assert (token.pk, token.user_id, token.created) == (
+            expected.pk,
+            expected.user_id,
+            expected.created,
+        )
+        fields = [f.attname for f in get_user_model()._meta.concrete_fields]
+        assert [getattr(token.user, f) for f in fields] == [
+            getattr(expected.user, f) for f in fields
+        ]
+        assert not token._state.adding and token.user._state.db == "default"
+        with django_assert_num_queries(0):  # all loaded, as select_related loads them
+            assert token.user.auth_token is token
+            if membership is None:
+                with pytest.raises(StaffMembership.DoesNotExist):
+                    token.user.membership  # noqa: B018
+            else:
+                assert token.user.membership.pk == membership.pk
+                assert token.user.membership.clinic_id == membership.clinic_id
+                assert token.user.membership.role == membership.role
+                assert token.user.membership.user is token.user
+    with pytest.raises(Token.DoesNotExist):
+        _token_with_user("0" * 40)
