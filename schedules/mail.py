@@ -467,8 +467,11 @@ def _freeze_critical(notification: Notification) -> bool:
     """The e-mail's findings: its alert and every other critical alert of the same result
     version that is still open or acknowledged (superseded or resolved ones are left out; with
     none left, nothing is sent)."""
-    alert = Alert.objects.filter(id=notification.alert_id).only("lab_result_id", "result_version")
-    alert = alert.first()
+    alert = (
+        Alert.objects.filter(id=notification.alert_id)
+        .only("lab_result_id", "result_version")
+        .first()
+    )
     if alert is None:
         findings = []
     elif alert.lab_result_id is None:

@@ -142,9 +142,14 @@ class PlanData:
 
     @property
     def heads(self) -> list[Prescription]:
-        """The current row of each treatment course: the ones nobody supersedes."""
-        superseded = {r.supersedes_id for r in self.prescriptions if r.supersedes_id}
-        return [r for r in self.prescriptions if r.pk not in superseded]
+        return current_prescriptions(self.prescriptions)
+
+
+def current_prescriptions(prescriptions: list[Prescription]) -> list[Prescription]:
+    """The current row of each treatment course among a patient's prescriptions: the ones
+    nobody supersedes (what `superseded_by__isnull=True` selects, without a query)."""
+    superseded = {r.supersedes_id for r in prescriptions if r.supersedes_id}
+    return [r for r in prescriptions if r.pk not in superseded]
 
 
 def load_plan_data(
@@ -505,8 +510,7 @@ def evaluate_results(result_ids: list[int]) -> list[int]:
         patient = by_patient[patient_id]
         tz = patient.clinic.time_zone
         everything = [_rules_result(row, tz) for row in rows.get(patient_id, [])]
-        superseded = {r.supersedes_id for r in prescriptions.get(patient_id, [])}
-        heads = [r for r in prescriptions.get(patient_id, []) if r.pk not in superseded]
+        heads = current_prescriptions(prescriptions.get(patient_id, []))
         drugs = tuple(
             labrules.DrugStatus(codes.Drug(p.drug), codes.PrescriptionStatus(p.status))
             for p in heads

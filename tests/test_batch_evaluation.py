@@ -21,6 +21,7 @@ from patients.prescriptions import prescription_hold, prescription_start
 from patients.services import lab_result_record
 from schedules.models import Alert, MonitoringEvent
 from schedules.services import evaluate_result, evaluate_results, sync_plan
+from tests.test_monitoring import start_mtx
 
 pytestmark = pytest.mark.django_db
 
@@ -51,25 +52,7 @@ PANEL = {
 
 def _start(patient, drug):
     if drug == "methotrexate":
-        prescription_start(
-            patient=patient,
-            drug="folic_acid",
-            dose_mg="5",
-            frequency="once_weekly",
-            weekday="wednesday",
-            formulation="folic_acid_tablet_5mg",
-            start_date=TODAY - timedelta(days=70),
-        )
-        return prescription_start(
-            patient=patient,
-            drug="methotrexate",
-            dose_mg="15",
-            frequency="once_weekly",
-            weekday="monday",
-            route="oral",
-            formulation="tablet_2.5mg",
-            start_date=TODAY - timedelta(days=70),
-        ).prescription
+        return start_mtx(patient, TODAY - timedelta(days=70))
     return prescription_start(
         patient=patient,
         drug="mycophenolate_mofetil",
