@@ -172,6 +172,33 @@ def test_a_batch_answers_each_item_and_keeps_the_valid_ones(api_as, patient, tod
     assert hb.value == 112 and hb.unit == "g/L" and hb.history.count() == 1
 
 
+def test_a_batch_refuses_an_absurd_magnitude_and_keeps_the_rest(api_as, patient):
+    """The batch's fast path (validated in Python, stored by COPY) refuses what the database
+    could not hold, naming the field, and loses nothing else."""
+    from patients.models import LabResult
+
+    items = [
+        lab(patient, "X-1", value="999999999999"),
+        # Fits the field as reported, not once converted (mg/dL x 88.4 to umol/L).
+        lab(
+            patient,
+            "X-2",
+            analyte="creatinine",
+            value="1.0",
+            unit="mg/dL",
+            reference_high="9999999",
+        ),
+        lab(patient, "X-3"),
+    ]
+    body = api_as("integration").post("/api/v1/labs/batch/", {"results": items}, format="json")
+    body = body.json()
+    assert body["summary"] == {"created": 1, "replayed": 0, "amended": 0, "rejected": 2}
+    errors = [(e["field"], e["code"]) for x in body["results"][:2] for e in x["errors"]]
+    assert errors == [("value", "out_of_range"), ("reference_high", "out_of_range")]
+    assert list(LabResult.objects.values_list("accession", flat=True)) == ["X-3"]
+    assert LabResult.history.filter(accession__startswith="X-").count() == 1
+
+
 def test_a_replayed_batch_returns_the_stored_results(api_as, patient):
     client = api_as("integration")
     items = [lab(patient, f"R-{i}", collected_at="2026-01-05T09:00:00+01:00") for i in range(3)]
