@@ -643,7 +643,9 @@ class AlertViewSet(
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        alerts = Alert.objects.filter(patient__clinic_id=self.clinic_id())
+        # Alert.clinic is the patient's clinic (kept equal by the database on PostgreSQL, by
+        # Patient.save() elsewhere); the list is read from its (clinic, status) index.
+        alerts = Alert.objects.filter(clinic_id=self.clinic_id())
         if self.action == "list":
             # Read as rows (api/readers.py: no related objects to select) and ordered by
             # OrderingFilter (`ordering` unless ?ordering= names another).

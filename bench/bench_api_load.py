@@ -151,6 +151,7 @@ def seed(n_patients: int) -> tuple[str, list[int]]:
         [
             Alert(
                 patient_id=lab.patient_id,
+                clinic=clinic,
                 lab_result=lab,
                 result_version=1,
                 rule="LIVER_GT_3X_ULN",

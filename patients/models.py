@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -187,6 +187,28 @@ class Patient(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_in_clinic")
         ]
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        patient = super().from_db(db, field_names, values)
+        patient._stored_clinic_id = patient.__dict__.get("clinic_id")
+        return patient
+
+    def save(self, *args, **kwargs):
+        update_fields = kwargs.get("update_fields")
+        moved = (
+            self.pk is not None
+            and getattr(self, "_stored_clinic_id", self.clinic_id) != self.clinic_id
+            and (update_fields is None or "clinic" in update_fields or "clinic_id" in update_fields)
+        )
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if moved:
+                # A patient moved to another clinic takes its alerts along (Alert.clinic is a
+                # copy for the clinic's alert list; on PostgreSQL the foreign key on (patient,
+                # clinic) cascades this by itself).
+                self.alerts.update(clinic_id=self.clinic_id)
+        self._stored_clinic_id = self.clinic_id
 
     def __str__(self) -> str:
         return f"{self.mrn} {self.initials}"

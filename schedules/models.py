@@ -92,6 +92,19 @@ class Alert(models.Model):
     ACTIVE_STATUSES = (Status.OPEN, Status.ACKNOWLEDGED)
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="alerts")
+    # The patient's clinic, copied onto the alert so that a clinic's alert list (the API's, the
+    # nurses' poll) is read from one index, (clinic, status, newest first), instead of joining
+    # every alert of that status in every clinic to its patient. Set from the patient when the
+    # alert is saved (save(), schedules.services); kept equal to the patient's by Patient.save()
+    # and, on PostgreSQL, by a foreign key on (patient, clinic) that cascades a patient's move to
+    # another clinic and refuses any other value (migration schedules/0004).
+    clinic = models.ForeignKey(
+        Clinic,
+        on_delete=models.PROTECT,
+        related_name="alerts",
+        editable=False,
+        help_text="The patient's clinic (a copy, kept equal by the database).",
+    )
     lab_result = models.ForeignKey(
         LabResult,
         on_delete=models.CASCADE,
@@ -143,10 +156,18 @@ class Alert(models.Model):
         indexes = [
             models.Index(fields=["status", "severity", "raised_at"]),
             # GET /api/v1/alerts/?status=open, newest first (the default order): the page is read
-            # from the index in order and stops after one page, instead of every open alert of
-            # the clinic being read and sorted for each request.
-            models.Index(fields=["status", "-raised_at", "-id"], name="alert_status_newest"),
+            # from the index in order and stops after one page, and the count is the index's
+            # entries of that clinic and status - not every open alert of every clinic joined to
+            # its patient (the index before, migration 0003, had no clinic).
+            models.Index(
+                fields=["clinic", "status", "-raised_at", "-id"], name="alert_clinic_status_newest"
+            ),
         ]
+
+    def save(self, *args, **kwargs):
+        if self.clinic_id is None and self.patient_id is not None:
+            self.clinic_id = self.patient.clinic_id
+        super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         return f"{self.severity}: {self.rule} ({self.status})"

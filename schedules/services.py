@@ -539,6 +539,7 @@ def evaluate_results(result_ids: list[int]) -> list[int]:
             new_alerts.extend(
                 Alert(
                     patient=patient,
+                    clinic_id=patient.clinic_id,
                     lab_result=r,
                     result_version=r.version,
                     rule=f.rule,
