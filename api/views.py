@@ -24,10 +24,11 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.filters import OrderingFilter
 from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import BrowsableAPIRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api import readers
+from api import readers, renderers
 from api import serializers as s
 from api.authentication import TokenAuthentication
 from api.exceptions import Conflict, django_error_items, error_items
@@ -68,6 +69,10 @@ from patients.prescriptions import (
 from patients.services import lab_result_record, measurement_record
 from schedules.models import Alert, MonitoringEvent
 from schedules.services import alert_acknowledge, alert_resolve
+
+# The lean read paths' answers (api/readers.py) are written by orjson (api/renderers.py): the
+# same bytes as DRF's JSONRenderer, a tenth of the time. The browsable API stays.
+LEAN_RENDERERS = [renderers.JSONRenderer, BrowsableAPIRenderer]
 
 
 class ApiMixin:
@@ -218,6 +223,7 @@ class PatientMeasurementsView(ApiMixin, GenericAPIView):
 )
 class PatientPlanView(ApiMixin, GenericAPIView):
     resource = "plan"
+    renderer_classes = LEAN_RENDERERS
     queryset = MonitoringEvent.objects.none()  # for the schema; get_queryset() scopes it
     serializer_class = s.MonitoringEventSerializer
     filterset_class = MonitoringEventFilter
@@ -634,6 +640,7 @@ class AlertViewSet(
     ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
     resource = "alert"
+    renderer_classes = LEAN_RENDERERS
     queryset = Alert.objects.none()  # for the schema; get_queryset() scopes it
     access_by_action = {"acknowledge": "act", "resolve": "act"}
     serializer_class = s.AlertSerializer
