@@ -15,6 +15,10 @@ from patients.models import StaffMembership
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
+        if "\x00" in key:
+            # PostgreSQL text cannot hold NUL: the lookup would be a DataError (a 500), not "no
+            # such token". (gunicorn refuses such a header first; other servers may not.)
+            raise exceptions.AuthenticationFailed("Invalid token.")
         try:
             token = _token_with_user(key)
         except (Token.DoesNotExist, ValueError):

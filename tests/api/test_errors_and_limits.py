@@ -29,6 +29,14 @@ def test_a_wrong_token_is_a_401(patient):
     assert r.status_code == 401 and errors_of(r) == {None: "authentication_failed"}
 
 
+@pytest.mark.parametrize("key", ["\x00", "abc\x00def", "0" * 39 + "\x00"])
+def test_a_token_with_a_nul_byte_is_a_401_not_a_500(patient, key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    r = client.get("/api/v1/patients/")
+    assert r.status_code == 401 and errors_of(r) == {None: "authentication_failed"}
+
+
 def test_a_user_without_a_clinic_role_is_a_403(db, django_user_model):
     user = django_user_model.objects.create_superuser("root", "root@example.org", "pw")
     r = token_client(user).get("/api/v1/patients/")
