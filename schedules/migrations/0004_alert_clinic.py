@@ -32,6 +32,17 @@ PG_BACKWARD = [
 ]
 
 
+def clinic_field(**extra):
+    return models.ForeignKey(
+        editable=False,
+        help_text="The patient's clinic (a copy, kept equal by the database).",
+        on_delete=django.db.models.deletion.PROTECT,
+        related_name="alerts",
+        to="patients.clinic",
+        **extra,
+    )
+
+
 def backfill(apps, schema_editor):
     for table in ("schedules_alert", "schedules_historicalalert"):
         schema_editor.execute(BACKFILL.format(table=table))
@@ -54,18 +65,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.AddField(
-            model_name="alert",
-            name="clinic",
-            field=models.ForeignKey(
-                null=True,
-                editable=False,
-                help_text="The patient's clinic (a copy, kept equal by the database).",
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="alerts",
-                to="patients.clinic",
-            ),
-        ),
+        # Nullable until the backfill below has given every alert its patient's clinic.
+        migrations.AddField(model_name="alert", name="clinic", field=clinic_field(null=True)),
         migrations.AddField(
             model_name="historicalalert",
             name="clinic",
@@ -81,17 +82,7 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="alert",
-            name="clinic",
-            field=models.ForeignKey(
-                editable=False,
-                help_text="The patient's clinic (a copy, kept equal by the database).",
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="alerts",
-                to="patients.clinic",
-            ),
-        ),
+        migrations.AlterField(model_name="alert", name="clinic", field=clinic_field()),
         migrations.RemoveIndex(model_name="alert", name="alert_status_newest"),
         migrations.AddIndex(
             model_name="alert",
