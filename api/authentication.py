@@ -10,6 +10,7 @@ from django.db import connection
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
+from api import pg
 from patients.models import StaffMembership
 
 
@@ -37,7 +38,7 @@ def _token_with_user(key: str) -> Token:
     # (three models' columns, select_related's bookkeeping) cost four times the query itself.
     # PostgreSQL's loaders give the ORM's values for these columns (aware UTC date-times), and
     # the objects are made and linked as select_related makes and links them.
-    with connection.cursor() as cursor:
+    with pg.cursor() as cursor:  # a prepared statement
         cursor.execute(_token_sql(), [key])
         row = cursor.fetchone()
     if row is None:

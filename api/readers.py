@@ -18,8 +18,10 @@ general machinery answers:
    value, another database - takes the general path (django-filter, OrderingFilter, the ORM),
    which answers errors too. Both paths scope to the clinic the same way (the alert's own
    clinic, Alert.clinic; the event's patient's clinic) and tests/api/test_read_paths.py runs
-   every case through both. The
-   results behind a page of alerts are read by one written-out query on PostgreSQL too.
+   every case through both. On the nurses' poll the results behind the page's alerts come in
+   the page's own statement (AlertSqlRows); on the general path, by one written-out query.
+   These statements are prepared on PostgreSQL (api/pg.py): planning them cost more than
+   running them.
 
 The formats are DRF's, byte for byte:
 
@@ -39,22 +41,21 @@ either serializer must be added here too - that test fails until it is.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Context, Decimal, getcontext
 
-import psycopg
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Field, Model, QuerySet
 from django.http import QueryDict
 from django.utils import timezone
-from psycopg.pq import Format
 
+from api import pg
 from patients.models import LabResult, Patient
 from schedules.models import Alert, MonitoringEvent
 
@@ -97,11 +98,6 @@ def _tests(value: Iterable | None) -> list | None:
     return None if value is None else [None if t is None else str(t) for t in value]
 
 
-# psycopg's default loader for timestamptz (compiled, with psycopg[binary]); see _pg_cursor.
-_TIMESTAMPTZ = psycopg.postgres.types["timestamptz"]
-_C_TIMESTAMPTZ_LOADER = psycopg.postgres.adapters.get_loader(_TIMESTAMPTZ.oid, Format.TEXT)
-
-
 # --- Row sources (api.pagination.RowSource) -----------------------------------------------
 class QuerysetRows:
     """The general path: the rows of a queryset (filtered and ordered by the view's backends)."""
@@ -138,7 +134,7 @@ class Sql:
         # count_from: FROM without the joins only the shown columns need (planned for nothing).
         count = f"SELECT COUNT(*) FROM {count_from or from_} WHERE {where}"  # noqa: S608
         if count_in_page:
-            select = f"{select}, ({count})"
+            select = f"{select}, ({count}) AS total_count"
         return cls(
             page=f"SELECT {select} FROM {from_} WHERE {where} ORDER BY {order_by} "  # noqa: S608
             "LIMIT %s OFFSET %s",
@@ -159,7 +155,7 @@ class SqlRows:
 
     def rows(self, offset: int, limit: int) -> list[tuple]:
         params = [*self.params, *self.params] if self.sql.count_in_page else [*self.params]
-        with _pg_cursor() as cursor:
+        with pg.cursor(compiled_timestamps=True) as cursor:
             cursor.execute(self.sql.page, [*params, limit, offset])
             rows = cursor.fetchall()
         if self.sql.count_in_page and rows:
@@ -178,20 +174,9 @@ class SqlRows:
     def count(self) -> int:
         if self.known_count is not None:
             return self.known_count
-        with connection.cursor() as cursor:
+        with pg.cursor() as cursor:
             cursor.execute(self.sql.count, self.params)
             return cursor.fetchone()[0]
-
-
-@contextmanager
-def _pg_cursor():
-    """A cursor whose timestamptz columns psycopg's own loader reads (compiled), rather than
-    Django's: a Python subclass of psycopg's Python loader, only to set tzinfo to UTC - which
-    psycopg's gives too, the session's time zone being UTC (Django sets it). The same aware
-    datetimes for a fifth of the calls; a page of alerts and their results holds a hundred."""
-    with connection.cursor() as cursor:
-        cursor.cursor.adapters.register_loader(_TIMESTAMPTZ.oid, _C_TIMESTAMPTZ_LOADER)
-        yield cursor
 
 
 def _qn(name: str) -> str:
@@ -254,7 +239,27 @@ def alert_rows(
         return QuerysetRows(general(), ALERT_COLUMNS)
     sql = _alerts_sql(statuses=len(statuses), ordering=tuple(ordering))
     # django-filter's MultipleChoiceFilter: the status is any of those named.
-    return SqlRows(sql, [clinic_id, *sorted(statuses)])
+    return AlertSqlRows(sql, [clinic_id, *sorted(statuses)])
+
+
+class AlertSqlRows(SqlRows):
+    """The alert page read with the results linked to its alerts, in one statement (the page,
+    each row joined to its links' results: one round trip fewer than asking for them after).
+    rows() gives the alerts as SqlRows gives them; `linked`, the (alert id, *LAB_COLUMNS) rows
+    _linked_labs would read for them, for alerts_json."""
+
+    linked: list[tuple] | None = None
+
+    def rows(self, offset: int, limit: int) -> list[tuple]:
+        n = len(ALERT_COLUMNS)
+        alerts: dict[int, tuple] = {}  # in the page's order (the statement's ORDER BY)
+        linked = []
+        for row in super().rows(offset, limit):
+            alerts.setdefault(row[0], row[:n])
+            if row[n] is not None:  # a result linked to it (LEFT JOIN: none gives NULLs)
+                linked.append((row[0], *row[n:]))
+        self.linked = linked
+        return list(alerts.values())
 
 
 @functools.cache
@@ -273,8 +278,11 @@ def _alerts_sql(*, statuses: int, ordering: tuple[str, ...]) -> Sql:
         # index order (alert_clinic_status_newest) and stops after the page only for `status = x`,
         # which is what it makes of IN (x).
         where.append(f"{_column('a', Alert, 'status')} IN ({', '.join(['%s'] * statuses)})")
-    return Sql.build(
-        select=", ".join(columns.get(c) or _column("a", Alert, c) for c in ALERT_COLUMNS),
+    sql = Sql.build(
+        select=", ".join(
+            f"{columns.get(c) or _column('a', Alert, c)} AS c{i}"
+            for i, c in enumerate(ALERT_COLUMNS)
+        ),
         from_=(
             f"{_qn(Alert._meta.db_table)} a "
             f"LEFT JOIN {_qn(user._meta.db_table)} ack "
@@ -288,18 +296,39 @@ def _alerts_sql(*, statuses: int, ordering: tuple[str, ...]) -> Sql:
         count_in_page=True,  # a clinic's open alerts rarely fit one page
         count_from=f"{_qn(Alert._meta.db_table)} a",
     )
+    # The page (its count last, as Sql.build puts it), each alert joined to the results linked to it (AlertSqlRows).
+    # The columns are named by position (c0, c1, ...: the two usernames share a name); the
+    # outer ORDER BY keeps the page's order, by the same columns.
+    alert_count = len(ALERT_COLUMNS)
+    outer_order = ", ".join(
+        f"page.c{ALERT_COLUMNS.index(o.lstrip('-'))} {'DESC' if o.startswith('-') else 'ASC'}"
+        for o in ordering
+    )
+    page = (
+        f"SELECT {', '.join(f'page.c{i}' for i in range(alert_count))}, "  # noqa: S608
+        f"{_lab_columns('lab')}, page.total_count "
+        f"FROM ({sql.page}) page "
+        f"{_links_and_results('page.c0')} "
+        f"ORDER BY {outer_order}"
+    )
+    return dataclasses.replace(sql, page=page)
 
 
-def _alert_labs(rows: Sequence[tuple]) -> dict[int, list[tuple]]:
+def _alert_labs(
+    rows: Sequence[tuple], linked: Iterable[tuple] | None = None
+) -> dict[int, list[tuple]]:
     """The results behind each alert of the page, oldest first: the linked ones
     (related_results) and the one that raised it (lab_result), each once - the same rows
     api.selectors.with_lab_results gives the serializer. One query: the links joined to their
-    results. The result that raised an alert is linked too when the lab rules store it
-    (schedules.services), so a second query, by primary key, runs only for one that is not."""
+    results (none when `linked`, those rows, was read with the page: AlertSqlRows). The result
+    that raised an alert is linked too when the lab rules store it (schedules.services), so a
+    second query, by primary key, runs only for one that is not."""
     if not rows:
         return {}
     labs: dict[int, dict[int, tuple]] = {row[0]: {} for row in rows}
-    for link in _linked_labs(list(labs)):  # (alert id, *LAB_COLUMNS)
+    if linked is None:
+        linked = _linked_labs(list(labs))
+    for link in linked:  # (alert id, *LAB_COLUMNS)
         labs[link[0]][link[1]] = link[1:]
     unlinked = {
         row[0]: row[_LAB_RESULT_ID]
@@ -331,7 +360,7 @@ def _linked_labs(alert_ids: list[int]) -> Iterable[tuple]:
         # parameter per alert) cost three times the rest of its work. psycopg's loaders give
         # what the ORM gives for these columns (aware UTC date-times, Decimals), so the rows are
         # the same; tests/api/test_read_paths.py compares the two.
-        with _pg_cursor() as cursor:
+        with pg.cursor(compiled_timestamps=True) as cursor:
             cursor.execute(_linked_labs_sql(), [alert_ids])
             return cursor.fetchall()
     return linked_labs_orm(alert_ids)
@@ -345,29 +374,53 @@ def linked_labs_orm(alert_ids: list[int]) -> Iterable[tuple]:
     )
 
 
-@functools.cache
-def _linked_labs_sql() -> str:
-    # Each link's result is looked up by primary key (LATERAL ... OFFSET 0 keeps PostgreSQL
-    # from turning it back into a join, for which it hashes every result of every patient to
-    # find fifty: 0.6 ms of the database's time instead of 0.08). Only table and column names
-    # (the models', quoted by the backend) are formatted in; the alert ids are a parameter.
-    qn = connection.ops.quote_name
-    link = Alert.related_results.through._meta
+def _lab_columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{_qn(LabResult._meta.get_field(c).column)}" for c in LAB_COLUMNS)
+
+
+def _link_table() -> str:
+    return _qn(Alert.related_results.through._meta.db_table)
+
+
+def _link_column(name: str) -> str:
+    return f"link.{_qn(Alert.related_results.through._meta.get_field(name).column)}"
+
+
+def _linked_result() -> str:
+    """The result of the link `link`, as `lab`: looked up by primary key (LATERAL ... OFFSET 0
+    keeps PostgreSQL from turning it back into a join, for which it hashes every result of
+    every patient to find fifty: 0.6 ms of the database's time instead of 0.08). Only table and
+    column names (the models', quoted by the backend) are formatted in."""
     lab = LabResult._meta
-    columns = ", ".join(f"lab.{qn(lab.get_field(c).column)}" for c in LAB_COLUMNS)
     return (
-        f"SELECT link.{qn(link.get_field('alert').column)}, {columns} "  # noqa: S608
-        f"FROM {qn(link.db_table)} link "
-        f"JOIN LATERAL (SELECT * FROM {qn(lab.db_table)} one "
-        f"WHERE one.{qn(lab.pk.column)} = link.{qn(link.get_field('labresult').column)} "
-        f"OFFSET 0) lab ON TRUE "
-        f"WHERE link.{qn(link.get_field('alert').column)} = ANY(%s)"
+        f"LATERAL (SELECT * FROM {_qn(lab.db_table)} one "  # noqa: S608
+        f"WHERE one.{_qn(lab.pk.column)} = {_link_column('labresult')} OFFSET 0) lab"
     )
 
 
-def alerts_json(rows: Sequence[tuple]) -> list[dict]:
-    """AlertSerializer's answer for each row of ALERT_COLUMNS, with its lab results."""
-    labs = _alert_labs(rows)
+def _links_and_results(alert_id: str) -> str:
+    """The results linked to the alert whose id is the SQL expression `alert_id`, as `lab`
+    (LEFT JOINs: an alert with none gives one row, of NULLs)."""
+    return (
+        f"LEFT JOIN {_link_table()} link ON {_link_column('alert')} = {alert_id} "
+        f"LEFT JOIN {_linked_result()} ON TRUE"
+    )
+
+
+@functools.cache
+def _linked_labs_sql() -> str:
+    # The alert ids are a parameter.
+    return (
+        f"SELECT {_link_column('alert')}, {_lab_columns('lab')} "  # noqa: S608
+        f"FROM {_link_table()} link JOIN {_linked_result()} ON TRUE "
+        f"WHERE {_link_column('alert')} = ANY(%s)"
+    )
+
+
+def alerts_json(rows: Sequence[tuple], linked: Iterable[tuple] | None = None) -> list[dict]:
+    """AlertSerializer's answer for each row of ALERT_COLUMNS, with its lab results (`linked`:
+    see _alert_labs)."""
+    labs = _alert_labs(rows, linked)
     dt = datetime_formatter()
 
     def lab_json(lab) -> dict:

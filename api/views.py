@@ -670,7 +670,8 @@ class AlertViewSet(
             general=lambda: self.filter_queryset(self.get_queryset()),
         )
         page = self.paginator.paginate_rows(source, request, view=self)
-        return self.get_paginated_response(readers.alerts_json(page))
+        linked = getattr(source, "linked", None)  # read with the page (readers.AlertSqlRows)
+        return self.get_paginated_response(readers.alerts_json(page, linked))
 
     def retrieve(self, request, *args, **kwargs):
         alert = with_lab_results([self.get_object()])[0]

@@ -105,10 +105,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+# The API's hottest queries are prepared statements on PostgreSQL (api/pg.py); 0 behind a
+# transaction-pooling PgBouncer older than 1.21. psycopg prepares only with a threshold set (Django
+# sets none); its cursors that Django makes bind on the client and never prepare, so only those
+# queries, asked with prepare=True, are.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that skips a connection which has just answered
     # (mtxmonitor/postgresql/base.py).
     DATABASES["default"]["ENGINE"] = "mtxmonitor.postgresql"
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        5 if DATABASE_PREPARED_STATEMENTS else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth, i18n, time ---------------------------------------------------------------------

@@ -785,6 +785,39 @@ def test_the_written_out_alert_list_stays_in_the_clinic(data, api_as, other_clin
 
 
 @postgresql_only
+def test_the_nurses_poll_reads_its_page_with_the_results_behind_it(
+    data, api_as, clinic, written_out
+):
+    """The token, then one statement: the page, its count and every result linked to its alerts.
+    A result behind an alert only by the foreign key (a_fk_only's) is one query more."""
+    from django.test.utils import CaptureQueriesContext
+
+    from schedules.models import Alert
+
+    fk_only = data["alerts"][4].pk  # a_fk_only
+    client = api_as("nurse")
+    for query, statuses in [
+        ("?status=acknowledged&status=resolved", {"acknowledged", "resolved"}),
+        ("?status=open", {"open"}),
+        ("?status=superseded", {"superseded"}),
+    ]:
+        client.get(f"/api/v1/alerts/{query}")  # the token and the connection, once
+        written_out.clear()
+        with CaptureQueriesContext(connection) as ctx:
+            body = raw(client.get(f"/api/v1/alerts/{query}"))
+        alerts = Alert.objects.filter(patient__clinic=clinic, status__in=statuses)
+        assert [a["id"] for a in body["results"]] == [
+            a.pk for a in alerts.order_by("-raised_at", "-id")
+        ]
+        for shown in body["results"]:
+            linked = set(alerts.get(pk=shown["id"]).related_results.values_list("pk", flat=True))
+            assert linked <= {lab["id"] for lab in shown["lab_results"]}, query
+        by_fk_only = alerts.filter(pk=fk_only).exists()
+        assert written_out, query
+        assert len(ctx.captured_queries) == 2 + by_fk_only, (query, ctx.captured_queries)
+
+
+@postgresql_only
 def test_the_results_behind_alerts_are_the_orms(data):
     from api import readers
     from schedules.models import Alert
@@ -831,3 +864,40 @@ def test_the_token_lookup_loads_what_select_related_loads(django_assert_num_quer
                 assert token.user.membership.user is token.user
     with pytest.raises(Token.DoesNotExist):
         _token_with_user("0" * 40)
+
+
+def _prepared_statements() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _hot_answers(client, patient) -> list[bytes]:
+    urls = [
+        "/api/v1/alerts/?status=open",
+        "/api/v1/alerts/",
+        f"/api/v1/patients/{patient.pk}/plan/",
+    ]
+    return [client.get(url).content for url in urls for _ in range(2)]
+
+
+@postgresql_only
+def test_the_hottest_queries_are_prepared_statements(transactional_db, data, api_as, patient):
+    """api/pg.py: the token lookup, the alert page (with its count and results) and the plan
+    are prepared on the connection, once each, and answer what unprepared ones answer."""
+    connection.close()  # a new connection: nothing prepared on it yet
+    client = api_as("nurse")
+    prepared = _hot_answers(client, patient)
+    statements = _prepared_statements()
+    assert any('FROM "authtoken_token" t' in s for s in statements)
+    assert any('"schedules_alert" a' in s and "LIMIT $" in s for s in statements)
+    assert any('"schedules_monitoringevent" e' in s for s in statements)
+    assert len(statements) == len(set(statements))  # each once, for all its requests
+    # Unprepared (DATABASE_PREPARED_STATEMENTS=0): Django's own cursors, the same answers.
+    from django.test import override_settings
+
+    connection.close()
+    with override_settings(DATABASE_PREPARED_STATEMENTS=False):
+        unprepared = _hot_answers(client, patient)
+        assert _prepared_statements() == []
+    assert prepared == unprepared
