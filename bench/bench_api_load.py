@@ -17,9 +17,10 @@ Every request is authenticated with a token and passes through the per-token thr
 raised so that it counts but never refuses). First, in this process and before any server
 starts, the cost of one request of each endpoint: `--inprocess-requests` requests through
 Django's WSGI handler (middleware, auth, throttle, query, JSON; no HTTP, no other load), the
-median wall time and the median CPU time of this process (the database's share is in the wall
-time only). Then, under wrk, each endpoint saturated (each connection sends its next request as
-soon as the answer arrives) and paced (`--think-ms` after each answer: busy users), with
+median wall time and the median CPU time of this process, and the mean CPU time of the
+PostgreSQL backend that served them (from /proc/<pid>/schedstat). Then, under wrk, each
+endpoint saturated (each connection sends its next request as soon as the answer arrives) and
+paced (`--think-ms` after each answer: busy users), with
 requests/s and the latency percentiles. Target (issue #6): p99 <= 50 ms paced.
 
 The machine's load average is printed before each phase: wrk numbers taken while another job
@@ -240,8 +241,21 @@ def run_wrk(base: str, token: str, path_expr: str, ids: list[int], args) -> dict
     }
 
 
-def in_process_cost(token: str, ids: list[int], n: int) -> dict[str, tuple[float, float]]:
-    """Median wall and CPU ms per request of each endpoint through Django's WSGI handler here."""
+def _cpu_ns(pid: int) -> int | None:
+    """CPU time a process has run, in ns (Linux /proc/<pid>/schedstat; None elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except OSError:
+        return None
+
+
+def in_process_cost(token: str, ids: list[int], n: int) -> dict[str, tuple[float, ...]]:
+    """Per request of each endpoint through Django's WSGI handler here: the median wall and CPU
+    ms of this process, and the mean CPU ms of the PostgreSQL backend serving it (nan if /proc
+    cannot tell)."""
+    from django.db import connection
+
     from mtxmonitor.wsgi import application
 
     def get(path: str, query: str = "") -> None:
@@ -277,12 +291,22 @@ def in_process_cost(token: str, ids: list[int], n: int) -> dict[str, tuple[float
         for i in range(min(50, n)):  # warm-up: connections, caches, first-use imports
             request(i)
         wall, cpu = [], []
+        backend = connection.connection.info.backend_pid  # the same one throughout (persistent)
+        db_before = _cpu_ns(backend)
         for i in range(n):
             w, c = time.perf_counter(), time.process_time()
             request(i)
             wall.append(time.perf_counter() - w)
             cpu.append(time.process_time() - c)
-        out[label] = (statistics.median(wall) * 1000, statistics.median(cpu) * 1000)
+        db_after = _cpu_ns(backend)
+        db = (
+            (db_after - db_before) / n / 1e6
+            if db_before is not None
+            and db_after is not None
+            and connection.connection.info.backend_pid == backend
+            else float("nan")
+        )
+        out[label] = (statistics.median(wall) * 1000, statistics.median(cpu) * 1000, db)
     return out
 
 
@@ -351,9 +375,10 @@ def main() -> None:
             f"handler ({load_average()}):",
             flush=True,
         )
-        print(f"  {'endpoint':30} {'wall ms':>8} {'cpu ms':>8}  (medians)")
-        for label, (wall, cpu) in in_process_cost(token, ids, args.inprocess_requests).items():
-            print(f"  {label:30} {wall:8.2f} {cpu:8.2f}", flush=True)
+        print(f"  {'endpoint':30} {'wall ms':>8} {'cpu ms':>8} {'db cpu ms':>10}")
+        for label, (wall, cpu, db) in in_process_cost(token, ids, args.inprocess_requests).items():
+            print(f"  {label:30} {wall:8.2f} {cpu:8.2f} {db:10.2f}", flush=True)
+        print("  (wall and cpu: medians, this process; db cpu: mean, its PostgreSQL backend)")
     connection.close()  # gunicorn's workers open their own
 
     base = f"http://127.0.0.1:{args.port}"
