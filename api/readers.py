@@ -296,9 +296,9 @@ def _alerts_sql(*, statuses: int, ordering: tuple[str, ...]) -> Sql:
         count_in_page=True,  # a clinic's open alerts rarely fit one page
         count_from=f"{_qn(Alert._meta.db_table)} a",
     )
-    # The page (its count last, as Sql.build puts it), each alert joined to the results linked to it (AlertSqlRows).
-    # The columns are named by position (c0, c1, ...: the two usernames share a name); the
-    # outer ORDER BY keeps the page's order, by the same columns.
+    # The page (its count last, as Sql.build puts it), each alert joined to the results linked
+    # to it (AlertSqlRows). The columns are named by position (c0, c1, ...: the two usernames
+    # share a name); the outer ORDER BY keeps the page's order, by the same columns.
     alert_count = len(ALERT_COLUMNS)
     outer_order = ", ".join(
         f"page.c{ALERT_COLUMNS.index(o.lstrip('-'))} {'DESC' if o.startswith('-') else 'ASC'}"
