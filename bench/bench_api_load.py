@@ -314,6 +314,17 @@ def load_average() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def load_nginx_helper():
+    """deploy/nginx/run_local.py, which runs docker-compose's nginx server block here."""
+    import importlib.util
+
+    path = ROOT / "deploy" / "nginx" / "run_local.py"
+    spec = importlib.util.spec_from_file_location("nginx_run_local", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--patients", type=int, default=2000)
@@ -323,6 +334,12 @@ def main() -> None:
     ap.add_argument("--web-workers", type=int, default=4, help="gunicorn worker processes")
     ap.add_argument("--web-threads", type=int, default=1, help="threads per gunicorn worker")
     ap.add_argument("--port", type=int, default=8766)
+    ap.add_argument(
+        "--proxy",
+        action="store_true",
+        help="put nginx (deploy/nginx/mtxmonitor.conf, as in docker-compose) on --port in front "
+        "of gunicorn (on --port + 1)",
+    )
     ap.add_argument(
         "--think-ms",
         type=int,
@@ -382,6 +399,7 @@ def main() -> None:
     connection.close()  # gunicorn's workers open their own
 
     base = f"http://127.0.0.1:{args.port}"
+    web_port = args.port + 1 if args.proxy else args.port
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),
         "mtxmonitor.wsgi",
@@ -390,15 +408,22 @@ def main() -> None:
         "--threads",
         str(args.web_threads),
         "--bind",
-        f"127.0.0.1:{args.port}",
+        f"127.0.0.1:{web_port}",
         "--log-level",
         "warning",
         "--backlog",
         "2048",
     ]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    proxy = None
     try:
         import requests
+
+        if args.proxy:
+            nginx = load_nginx_helper()
+            proxy = nginx.start(
+                Path(tempfile.mkdtemp(prefix="bench-nginx-")), args.port, f"127.0.0.1:{web_port}"
+            )
 
         for _ in range(100):
             try:
@@ -415,7 +440,8 @@ def main() -> None:
         else:
             raise SystemExit("gunicorn did not come up")
         print(
-            f"gunicorn: {args.web_workers} workers × {args.web_threads} thread(s); wrk: "
+            ("nginx (1 worker) in front of " if args.proxy else "")
+            + f"gunicorn: {args.web_workers} workers × {args.web_threads} thread(s); wrk: "
             f"{args.connections} connections, {args.threads} threads, {args.duration} s each "
             f"({load_average()})",
             flush=True,
@@ -459,6 +485,8 @@ def main() -> None:
             f"{worst_saturated:.1f} ms; {load_average()} at the end"
         )
     finally:
+        if proxy is not None:
+            nginx.stop(proxy)
         server.terminate()
         try:
             server.wait(timeout=30)
