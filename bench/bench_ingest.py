@@ -158,9 +158,11 @@ def plan_all(patient_ids: list[int]) -> None:
 
 def rows(patient_ids: list[int], n_results: int, clinic_tz: str) -> list[dict]:
     rng = random.Random(42)
-    morning = datetime.combine(date.today(), datetime.min.time(), ZoneInfo(clinic_tz)).replace(
-        hour=8
-    )
+    # Yesterday's morning draws: always in the past (the API refuses a collection time in the
+    # future, which today's 08:00 is when the bench runs before it).
+    morning = datetime.combine(
+        date.today() - timedelta(days=1), datetime.min.time(), ZoneInfo(clinic_tz)
+    ).replace(hour=8)
     out = []
     per_patient = max(1, n_results // len(patient_ids))
     for n, pid in enumerate(patient_ids):
@@ -237,6 +239,7 @@ def post_batches(base: str, token: str, items: list[dict], batch: int, clients: 
     summary = {"created": 0, "replayed": 0, "amended": 0, "rejected": 0}
     lock = threading.Lock()
     errors: list[str] = []
+    rejected: list[dict] = []
 
     def client() -> None:
         s = requests.Session()
@@ -250,9 +253,11 @@ def post_batches(base: str, token: str, items: list[dict], batch: int, clients: 
             if r.status_code != 200:
                 errors.append(f"{r.status_code}: {r.text[:300]}")
                 continue
+            body = r.json()
             with lock:
-                for k, v in r.json()["summary"].items():
+                for k, v in body["summary"].items():
                     summary[k] += v
+                rejected.extend(x for x in body["results"] if x["outcome"] == "rejected")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -261,6 +266,8 @@ def post_batches(base: str, token: str, items: list[dict], batch: int, clients: 
         t.join()
     if errors:
         raise SystemExit(f"{len(errors)} batch request(s) failed, e.g. {errors[0]}")
+    if rejected:  # every generated result is valid: a rejection is a broken run, not a rate
+        raise SystemExit(f"{len(rejected):,} result(s) rejected, e.g. {rejected[0]}")
     return summary
 
 
