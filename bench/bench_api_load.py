@@ -23,6 +23,9 @@ endpoint saturated (each connection sends its next request as soon as the answer
 paced (`--think-ms` after each answer: busy users), with
 requests/s and the latency percentiles. Target (issue #6): p99 <= 50 ms paced.
 
+`--proxy` puts nginx in front of gunicorn, with the server block docker-compose uses
+(deploy/nginx/mtxmonitor.conf, via deploy/nginx/run_local.py; Debian: `apt-get install -y nginx`).
+
 The machine's load average is printed before each phase: wrk numbers taken while another job
 runs on the same cores (a benchmark, a test run) are not comparable - rerun.
 """
