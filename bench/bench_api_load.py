@@ -36,6 +36,7 @@ import argparse
 import io
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -424,9 +425,8 @@ def main() -> None:
 
         if args.proxy:
             nginx = load_nginx_helper()
-            proxy = nginx.start(
-                Path(tempfile.mkdtemp(prefix="bench-nginx-")), args.port, f"127.0.0.1:{web_port}"
-            )
+            proxy_dir = Path(tempfile.mkdtemp(prefix="bench-nginx-"))
+            proxy = nginx.start(proxy_dir, args.port, f"127.0.0.1:{web_port}")
 
         for _ in range(100):
             try:
@@ -490,6 +490,7 @@ def main() -> None:
     finally:
         if proxy is not None:
             nginx.stop(proxy)
+            shutil.rmtree(proxy_dir, ignore_errors=True)
         server.terminate()
         try:
             server.wait(timeout=30)
