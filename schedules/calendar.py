@@ -1,0 +1,215 @@
+"""Calendar feeds: tokens, and the Django shell around `clinical.calendar_feed` (issue 17 item 6).
+
+- `feed_rotate()` makes a feed's secret token (or replaces it) and returns the token once; only
+  its SHA-256 is stored, so a lost URL is rotated, never recovered.
+- `feed_for_token()` finds the feed of a token: the token's hash is looked up (an index on the
+  hash, so the lookup's timing says nothing about the secret) and compared again with
+  `hmac.compare_digest`. A bad, rotated or malformed token, a token of the other kind, or a
+  nurse who has left the clinic or the role gives None (the view's 404).
+- `render_feed()` reads the feed's events (a nurse's own patients of her clinic, or the
+  clinic's), keeps their SEQUENCE (`CalendarEntry`) and builds the iCalendar bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from clinical import calendar_feed as cf
+from clinical import codes
+from patients.models import Clinic, StaffMembership
+from schedules.models import CalendarEntry, CalendarFeed, MonitoringEvent
+
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def retention_days() -> int:
+    return int(getattr(settings, "MTXMONITOR_CALENDAR_RETENTION_DAYS", cf.DEFAULT_RETENTION_DAYS))
+
+
+def feed_url(feed: CalendarFeed, token: str) -> str:
+    return f"{settings.MTXMONITOR_BASE_URL}/calendar/{feed.kind}/{token}.ics"
+
+
+def chart_url(patient_id: int) -> str:
+    base = getattr(settings, "MTXMONITOR_CHART_URL", "") or (
+        f"{settings.MTXMONITOR_BASE_URL}/staff/patients/{{id}}/"
+    )
+    return base.replace("{id}", str(int(patient_id)))
+
+
+def uid_domain() -> str:
+    return urlsplit(settings.MTXMONITOR_BASE_URL).hostname or "mtxmonitor.invalid"
+
+
+def reference_key() -> bytes:
+    key = getattr(settings, "MTXMONITOR_CALENDAR_REFERENCE_KEY", "") or settings.SECRET_KEY
+    return hashlib.sha256(f"mtxmonitor.calendar.patient_reference:{key}".encode()).digest()
+
+
+@transaction.atomic
+def feed_rotate(
+    *, clinic: Clinic | None = None, nurse: StaffMembership | None = None
+) -> tuple[CalendarFeed, str]:
+    """Create the feed of a nurse (or, with no nurse, of a clinic), or replace its token.
+
+    Returns the feed and the new token: show it once (it is not stored)."""
+    if nurse is not None:
+        if nurse.role != StaffMembership.Role.NURSE:
+            raise ValueError("nurse: only a nurse has a personal calendar feed.")
+        if clinic is not None and clinic.pk != nurse.clinic_id:
+            raise ValueError("clinic: must be the nurse's own clinic.")
+        clinic = nurse.clinic
+    if clinic is None:
+        raise ValueError("clinic: a clinic or a nurse is required.")
+    token = secrets.token_urlsafe(32)
+    feed = CalendarFeed.objects.select_for_update().filter(clinic=clinic, nurse=nurse).first()
+    if feed is None:
+        feed = CalendarFeed.objects.create(clinic=clinic, nurse=nurse, token_hash=hash_token(token))
+    else:
+        feed.token_hash = hash_token(token)
+        feed.rotated_at = timezone.now()
+        feed.save(update_fields=["token_hash", "rotated_at"])
+    return feed, token
+
+
+def feed_for_token(kind: str, token: str) -> CalendarFeed | None:
+    if kind not in ("nurse", "clinic") or not TOKEN_RE.match(token or ""):
+        return None
+    digest = hash_token(token)
+    feed = (
+        CalendarFeed.objects.select_related("clinic", "nurse__user")
+        .filter(token_hash=digest)
+        .first()
+    )
+    if feed is None or not hmac.compare_digest(feed.token_hash, digest):
+        return None
+    if feed.kind != kind:
+        return None
+    if feed.nurse_id is not None:
+        nurse = feed.nurse
+        if (
+            nurse.clinic_id != feed.clinic_id
+            or nurse.role != StaffMembership.Role.NURSE
+            or not nurse.user.is_active
+        ):
+            return None
+    return feed
+
+
+def feed_events(feed: CalendarFeed):
+    """The feed's monitoring events: its clinic's patients only (a nurse's: hers among them)."""
+    events = MonitoringEvent.objects.filter(patient__clinic_id=feed.clinic_id)
+    if feed.nurse_id is not None:
+        events = events.filter(patient__responsible_nurse_id=feed.nurse_id)
+    return events
+
+
+def feed_name(feed: CalendarFeed) -> str:
+    if feed.nurse_id:
+        user = feed.nurse.user
+        who = user.get_full_name() or user.username
+        return f"{who}: monitoring ({feed.clinic.name})"
+    return f"{feed.clinic.name}: monitoring"
+
+
+def _sequences(
+    events: list[MonitoringEvent], fingerprints: dict[int, str], now: datetime
+) -> dict[int, int]:
+    """Each event's SEQUENCE after this build, stored (see `CalendarEntry`)."""
+    ids = [e.pk for e in events]
+    stored = {
+        c.event_id: cf.SequenceState(c.sequence, c.fingerprint)
+        for c in CalendarEntry.objects.filter(event_id__in=ids)
+    }
+    new = [
+        CalendarEntry(event_id=i, sequence=0, fingerprint=fingerprints[i], changed_at=now)
+        for i in ids
+        if i not in stored
+    ]
+    if new:
+        CalendarEntry.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    reread: list[int] = [c.event_id for c in new]
+    for event_id, previous in stored.items():
+        state = cf.next_sequence(previous, fingerprints[event_id])
+        if state is previous:
+            continue
+        # Compare-and-set: only from the state read, so a concurrent build bumps it once.
+        done = CalendarEntry.objects.filter(
+            event_id=event_id, sequence=previous.sequence, fingerprint=previous.fingerprint
+        ).update(sequence=state.sequence, fingerprint=state.fingerprint, changed_at=now)
+        if done:
+            stored[event_id] = state
+        else:
+            reread.append(event_id)
+    if reread:
+        for c in CalendarEntry.objects.filter(event_id__in=reread):
+            stored[c.event_id] = cf.SequenceState(c.sequence, c.fingerprint)
+    return {i: s.sequence for i, s in stored.items()}
+
+
+def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:
+    now = now or timezone.now()
+    clinic = feed.clinic
+    today = now.astimezone(clinic.tz).date()
+    keep = retention_days()
+    since = now - timedelta(days=keep)
+    # Open events, and done/cancelled ones recent enough to be shown (is_shown decides finally).
+    events = list(
+        feed_events(feed)
+        .exclude(status=MonitoringEvent.Status.CANCELLED, updated_at__lt=since)
+        .exclude(
+            status=MonitoringEvent.Status.DONE,
+            completed_on__lt=today - timedelta(days=keep),
+        )
+        .order_by("target", "id")
+    )
+    key = reference_key()
+
+    def as_feed_event(e: MonitoringEvent, sequence: int = 0) -> cf.FeedEvent:
+        return cf.FeedEvent(
+            event_id=e.pk,
+            kind=codes.EventKind(e.kind),
+            drug=codes.Drug(e.drug),
+            tests=tuple(e.tests),
+            earliest=e.earliest,
+            target=e.target,
+            latest=e.latest,
+            status=e.status,
+            completed_on=e.completed_on,
+            changed_at=e.updated_at,
+            patient_ref=cf.patient_reference(key, e.patient_id),
+            chart_url=chart_url(e.patient_id),
+            explanation=e.explanation,
+            sequence=sequence,
+        )
+
+    drafts = [as_feed_event(e) for e in events]
+    shown = [
+        (e, d) for e, d in zip(events, drafts, strict=True) if cf.is_shown(d, today, now, keep)
+    ]
+    with transaction.atomic():
+        sequences = _sequences(
+            [e for e, _ in shown], {e.pk: cf.fingerprint(d, today) for e, d in shown}, now
+        )
+    feed_list = [as_feed_event(e, sequences[e.pk]) for e, _ in shown]
+    spec = cf.FeedSpec(
+        name=feed_name(feed),
+        time_zone=clinic.time_zone,
+        uid_domain=uid_domain(),
+        description="Monitoring draws and reviews from mtxmonitor. Patients appear by an "
+        "opaque reference; the link opens the chart (staff login).",
+    )
+    return cf.build_calendar(spec, feed_list, today=today, now=now, retention_days=keep)
