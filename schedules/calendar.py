@@ -75,7 +75,12 @@ def feed_rotate(
     if clinic is None:
         raise ValueError("clinic: a clinic or a nurse is required.")
     token = secrets.token_urlsafe(32)
-    feed = CalendarFeed.objects.select_for_update().filter(clinic=clinic, nurse=nurse).first()
+    feed = (
+        CalendarFeed.objects.select_for_update(of=("self",))
+        .filter(clinic=clinic, nurse=nurse)
+        .order_by("pk")
+        .first()
+    )
     if feed is None:
         feed = CalendarFeed.objects.create(clinic=clinic, nurse=nurse, token_hash=hash_token(token))
     else:
