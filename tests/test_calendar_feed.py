@@ -448,3 +448,24 @@ def test_another_clinics_clinician_sees_no_feed_of_ours(client, bob, nurse_feed,
     client.logout()
     assert fetch(client, "nurse", nurse_feed[1]).status_code == 200
     assert fetch(client, "clinic", clinic_feed[1]).status_code == 200
+
+
+# --- the demo ----------------------------------------------------------------------------------
+def test_the_demo_prints_ninas_feed_url_and_it_holds_her_patients_draws(client, capsys):
+    from patients.models import Patient
+
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if "Calendar:" in line)
+    response = client.get(url_path(line.split("Calendar:", 1)[1]))
+    events = events_of(response)
+    ninas = MonitoringEvent.objects.filter(
+        patient__responsible_nurse__user__username="nurse.nina",
+        status__in=MonitoringEvent.OPEN_STATUSES,
+    )
+    assert ninas.exists()
+    assert {f"monitoring-event-{e.pk}@127.0.0.1" for e in ninas} <= set(events)
+    body = response.content.decode().replace("\r\n ", "")
+    for p in Patient.objects.all():
+        assert not re.search(rf"\b{re.escape(p.family_name)}\b", body), p.family_name
+        assert p.mrn not in body
