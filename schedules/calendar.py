@@ -55,8 +55,10 @@ def uid_domain() -> str:
 
 
 def reference_key() -> bytes:
-    key = getattr(settings, "MTXMONITOR_CALENDAR_REFERENCE_KEY", "") or settings.SECRET_KEY
-    return hashlib.sha256(f"mtxmonitor.calendar.patient_reference:{key}".encode()).digest()
+    """Derived from SECRET_KEY (a new SECRET_KEY gives every patient a new reference)."""
+    return hashlib.sha256(
+        f"mtxmonitor.calendar.patient_reference:{settings.SECRET_KEY}".encode()
+    ).digest()
 
 
 @transaction.atomic
@@ -133,36 +135,43 @@ def feed_name(feed: CalendarFeed) -> str:
 def _sequences(
     events: list[MonitoringEvent], fingerprints: dict[int, str], now: datetime
 ) -> dict[int, int]:
-    """Each event's SEQUENCE after this build, stored (see `CalendarEntry`)."""
-    ids = [e.pk for e in events]
-    stored = {
-        c.event_id: cf.SequenceState(c.sequence, c.fingerprint)
-        for c in CalendarEntry.objects.filter(event_id__in=ids)
-    }
-    new = [
-        CalendarEntry(event_id=i, sequence=0, fingerprint=fingerprints[i], changed_at=now)
-        for i in ids
-        if i not in stored
-    ]
-    if new:
-        CalendarEntry.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
-    reread: list[int] = [c.event_id for c in new]
-    for event_id, previous in stored.items():
-        state = cf.next_sequence(previous, fingerprints[event_id])
-        if state is previous:
-            continue
-        # Compare-and-set: only from the state read, so a concurrent build bumps it once.
-        done = CalendarEntry.objects.filter(
-            event_id=event_id, sequence=previous.sequence, fingerprint=previous.fingerprint
-        ).update(sequence=state.sequence, fingerprint=state.fingerprint, changed_at=now)
-        if done:
-            stored[event_id] = state
-        else:
-            reread.append(event_id)
-    if reread:
-        for c in CalendarEntry.objects.filter(event_id__in=reread):
-            stored[c.event_id] = cf.SequenceState(c.sequence, c.fingerprint)
-    return {i: s.sequence for i, s in stored.items()}
+    """Each event's SEQUENCE after this build, stored (see `CalendarEntry`).
+
+    A fixed number of queries however many events: the new entries inserted in one statement,
+    every entry read locked (in event order, so two feeds built at once wait for each other
+    rather than both bumping, and cannot deadlock), the changed ones written in one UPDATE.
+    Call inside a transaction."""
+    ids = sorted(e.pk for e in events)
+    if not ids:
+        return {}
+    CalendarEntry.objects.bulk_create(
+        [
+            CalendarEntry(event_id=i, sequence=0, fingerprint=fingerprints[i], changed_at=now)
+            for i in ids
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    sequences: dict[int, int] = {}
+    changed: list[CalendarEntry] = []
+    for entry in (
+        CalendarEntry.objects.select_for_update().filter(event_id__in=ids).order_by("event_id")
+    ):
+        previous = cf.SequenceState(entry.sequence, entry.fingerprint)
+        state = cf.next_sequence(previous, fingerprints[entry.event_id])
+        if state is not previous:
+            entry.sequence, entry.fingerprint, entry.changed_at = (
+                state.sequence,
+                state.fingerprint,
+                now,
+            )
+            changed.append(entry)
+        sequences[entry.event_id] = state.sequence
+    if changed:
+        CalendarEntry.objects.bulk_update(
+            changed, ["sequence", "fingerprint", "changed_at"], batch_size=1000
+        )
+    return sequences
 
 
 def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:

@@ -469,3 +469,63 @@ def test_the_demo_prints_ninas_feed_url_and_it_holds_her_patients_draws(client, 
     for p in Patient.objects.all():
         assert not re.search(rf"\b{re.escape(p.family_name)}\b", body), p.family_name
         assert p.mrn not in body
+
+
+# --- cost and concurrency ----------------------------------------------------------------------
+def test_a_feed_costs_a_fixed_number_of_queries_however_many_events_change(
+    client, patient, toddler, clinic_feed, django_assert_max_num_queries
+):
+    events = [
+        make_event(p, target=date.today() + timedelta(days=i))
+        for i in range(40)
+        for p in (patient, toddler)
+    ]
+    fetch(client, "clinic", clinic_feed[1])
+    MonitoringEvent.objects.filter(pk__in=[e.pk for e in events]).update(status="cancelled")
+    with django_assert_max_num_queries(8):
+        v = events_of(fetch(client, "clinic", clinic_feed[1]))
+    assert len(v) == 80 and {int(x["SEQUENCE"]) for x in v.values()} == {1}
+
+
+def test_a_nurse_who_moved_clinic_has_no_feed(client, nina, other_clinic, nurse_feed):
+    from patients.models import StaffMembership
+
+    StaffMembership.objects.filter(pk=nina.membership.pk).update(clinic=other_clinic)
+    assert fetch(client, "nurse", nurse_feed[1]).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_feeds_built_at_once_bump_a_changed_event_once(clinic, nina, patient):
+    import threading
+
+    from django.db import connection
+
+    e = make_event(patient)
+    nurse, _ = feed_rotate(nurse=nina.membership)
+    whole, _ = feed_rotate(clinic=clinic)
+    render_feed(nurse)
+    target = date.today() + timedelta(days=4)
+    MonitoringEvent.objects.filter(pk=e.pk).update(target=target, latest=target)
+    barrier = threading.Barrier(4)
+    bodies, errors = [], []
+
+    def build(feed):
+        try:
+            barrier.wait()
+            bodies.append(render_feed(CalendarFeed.objects.get(pk=feed.pk)))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=build, args=(f,)) for f in (nurse, whole, nurse, whole)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    sequences = {
+        int(v["SEQUENCE"]) for b in bodies for v in icalendar.Calendar.from_ical(b).walk("VEVENT")
+    }
+    assert sequences == {1}
+    assert CalendarEntry.objects.get(event=e).sequence == 1
