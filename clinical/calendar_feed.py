@@ -19,7 +19,9 @@ What the feed holds, and why:
   changes: `fingerprint()` is what is compared and `next_sequence()` the rule;
 - **no patient name, birth date or MRN**: the patient appears as an opaque reference
   (`patient_reference()`, an HMAC of the patient's id, the same in every feed) and a link to
-  the chart, which needs a staff login;
+  the chart, which needs a staff login. Nor the planner's explanation: it can name the
+  patient's risk factors and age ("short end because of alcohol excess, age 72"), and a feed
+  is read by a calendar provider; the chart says why;
 - the calendar's name (``X-WR-CALNAME``) and the clinic's time zone (``X-WR-TIMEZONE``); the
   dates are the clinic's local dates (all-day events carry no time zone of their own).
 
@@ -88,7 +90,6 @@ class FeedEvent:
     changed_at: datetime  # aware: when the event was last written (its cancellation, for one)
     patient_ref: str
     chart_url: str
-    explanation: str = ""
     sequence: int = 0
 
     def __post_init__(self) -> None:
@@ -210,19 +211,16 @@ def summary(event: FeedEvent, state: FeedState) -> str:
 
 
 def description(event: FeedEvent, state: FeedState) -> str:
+    """The window, what happened, and why (the tests are in the summary)."""
     lines = [
-        f"Patient: {event.patient_ref} (chart: {event.chart_url})",
-        f"Window: {format_day(event.earliest)} to {format_day(event.latest)} "
-        f"(target {format_day(event.target)}; overdue after {format_day(event.latest)}).",
+        f"{format_day(event.earliest)} to {format_day(event.latest)}, target "
+        f"{format_day(event.target)}; overdue after {format_day(event.latest)}.",
     ]
     if state is FeedState.DONE and event.completed_on is not None:
         lines.append(f"Done on {format_day(event.completed_on)}.")
     if state is FeedState.CANCELLED:
         lines.append("Cancelled: no longer in the monitoring plan.")
-    if event.tests:
-        lines.append(f"Tests: {tests_text(event.tests)}.")
-    if event.explanation:
-        lines.append(f"Why: {event.explanation}")
+    lines.append(f"Why, and the whole plan: the chart of {event.patient_ref}, {event.chart_url}")
     return "\n".join(lines)
 
 

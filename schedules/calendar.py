@@ -206,7 +206,6 @@ def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:
             changed_at=e.updated_at,
             patient_ref=cf.patient_reference(key, e.patient_id),
             chart_url=chart_url(e.patient_id),
-            explanation=e.explanation,
             sequence=sequence,
         )
 

@@ -316,6 +316,16 @@ def test_no_name_birth_date_or_mrn_in_the_feed(client, patient, toddler, clinic_
     assert unfolded.count("P-") >= 2
 
 
+def test_the_planners_explanation_with_risk_factors_and_age_stays_out(client, patient, nurse_feed):
+    e = make_event(patient)
+    why = "Every 4-6 weeks: short end because of alcohol excess, age 72 (over 70)."
+    MonitoringEvent.objects.filter(pk=e.pk).update(explanation=why)
+    body = fetch(client, "nurse", nurse_feed[1]).content.decode().replace("\r\n ", "")
+    assert uid(e) in body
+    assert "alcohol" not in body and "age 72" not in body
+    assert f"/staff/patients/{patient.pk}/" in body
+
+
 def test_the_patient_reference_is_the_same_in_both_feeds_and_differs_by_patient(
     client, patient, toddler, nurse_feed, clinic_feed
 ):
