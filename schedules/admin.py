@@ -255,6 +255,7 @@ from django import forms  # noqa: E402
 
 from patients import tenancy  # noqa: E402
 from patients.admin import ClinicScopedMixin  # noqa: E402
+from patients.models import StaffMembership  # noqa: E402
 from schedules.models import CalendarFeed  # noqa: E402
 
 
@@ -263,17 +264,23 @@ class CalendarFeedForm(forms.ModelForm):
         model = CalendarFeed
         fields = ("clinic", "nurse")
 
+    only_nurse = None  # set for a nurse: she makes her own feed only
+
     def clean(self):
         data = super().clean()
         clinic, nurse = data.get("clinic"), data.get("nurse")
-        if clinic and nurse and nurse.clinic_id != clinic.pk:
+        if self.only_nurse is not None and nurse != self.only_nurse:
+            self.add_error(
+                "nurse", "a nurse makes her own feed only (a clinic's feed: ask a clinician)."
+            )
+        elif clinic and nurse and nurse.clinic_id != clinic.pk:
             self.add_error("nurse", "must be a nurse of the feed's clinic.")
         return data
 
 
 @admin.register(CalendarFeed)
 class CalendarFeedAdmin(ClinicScopedMixin, admin.ModelAdmin):
-    """Clinicians make and rotate their clinic's feeds; a nurse sees and rotates her own.
+    """Clinicians make and rotate their clinic's feeds; a nurse makes, sees and rotates her own.
 
     The URL (with its token) is shown once, in the message after it was made or rotated."""
 
@@ -295,7 +302,26 @@ class CalendarFeedAdmin(ClinicScopedMixin, admin.ModelAdmin):
         return qs.filter(nurse=nurse) if nurse else qs
 
     def has_add_permission(self, request, *args) -> bool:
-        return tenancy.may_write(request.user, "calendarfeed")
+        return tenancy.may_write(request.user, "calendarfeed") or bool(self._nurse(request))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        nurse = self._nurse(request)
+        if nurse is not None:
+            form = type("NurseCalendarFeedForm", (form,), {"only_nurse": nurse})
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        nurse = self._nurse(request)
+        if nurse is not None and field is not None:
+            # After the clinic scoping above: a nurse picks only herself and her clinic.
+            if db_field.name == "nurse":
+                field.queryset = StaffMembership.objects.filter(pk=nurse.pk)
+                field.initial = nurse.pk
+            elif db_field.name == "clinic":
+                field.initial = nurse.clinic_id
+        return field
 
     def has_change_permission(self, request, obj=None) -> bool:
         if tenancy.may_write(request.user, "calendarfeed"):

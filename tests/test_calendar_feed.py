@@ -440,7 +440,6 @@ def test_a_nurse_sees_and_rotates_only_her_own_feed(client, clinic, nina, nurse_
     assert "Calendar of Nina" in page and "Calendar of Nora" not in page
     assert client.get(admin_url(noras)).status_code in (302, 404)
     assert client.get(admin_url(clinic_feed[0])).status_code in (302, 404)
-    assert client.get(f"{admin_url()}add/").status_code == 403
     client.post(admin_url(), {"action": "rotate_tokens", "_selected_action": [noras.pk]})
     client.logout()
     assert fetch(client, "nurse", noras_token).status_code == 200  # untouched
@@ -458,6 +457,30 @@ def test_another_clinics_clinician_sees_no_feed_of_ours(client, bob, nurse_feed,
     client.logout()
     assert fetch(client, "nurse", nurse_feed[1]).status_code == 200
     assert fetch(client, "clinic", clinic_feed[1]).status_code == 200
+
+
+def test_a_nurse_makes_her_own_feed_but_no_other(client, clinic, nina):
+    nora = make_member(clinic, "nora", "nurse")
+    client.force_login(nina)
+    assert client.get(f"{admin_url()}add/").status_code == 200
+    for nurse in ("", nora.membership.pk):  # the clinic's feed, another nurse's
+        response = client.post(f"{admin_url()}add/", {"clinic": clinic.pk, "nurse": nurse})
+        assert response.status_code == 200 and not CalendarFeed.objects.exists()
+    response = client.post(
+        f"{admin_url()}add/", {"clinic": clinic.pk, "nurse": nina.membership.pk}, follow=True
+    )
+    assert any("/calendar/nurse/" in str(m) for m in response.context["messages"])
+    assert CalendarFeed.objects.get().nurse == nina.membership
+
+
+def test_a_viewer_sees_feeds_but_cannot_make_or_rotate_one(client, clinic, nurse_feed):
+    vic = make_member(clinic, "vic", "viewer")
+    client.force_login(vic)
+    assert client.get(admin_url()).status_code == 200
+    assert client.get(f"{admin_url()}add/").status_code == 403
+    client.post(admin_url(), {"action": "rotate_tokens", "_selected_action": [nurse_feed[0].pk]})
+    client.logout()
+    assert fetch(client, "nurse", nurse_feed[1]).status_code == 200
 
 
 # --- the demo ----------------------------------------------------------------------------------
