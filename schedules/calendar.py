@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core import checks
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,6 +49,21 @@ def chart_url(patient_id: int) -> str:
         f"{settings.MTXMONITOR_BASE_URL}/staff/patients/{{id}}/"
     )
     return base.replace("{id}", str(int(patient_id)))
+
+
+@checks.register(checks.Tags.urls)
+def check_chart_url(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    base = getattr(settings, "MTXMONITOR_CHART_URL", "")
+    if base and "{id}" not in base:
+        return [
+            checks.Error(
+                f"MTXMONITOR_CHART_URL {base!r} has no {{id}}: every calendar event would link "
+                "to the same page instead of its patient's chart.",
+                hint="e.g. https://mtx.example.org/staff/patients/{id}/",
+                id="schedules.E101",
+            )
+        ]
+    return []
 
 
 def uid_domain() -> str:

@@ -351,6 +351,15 @@ def test_the_chart_link_base_is_a_setting(client, patient, nurse_feed, settings)
     assert str(v["URL"]) == f"https://ward.example/chart/{patient.pk}/view"
 
 
+def test_a_chart_url_without_the_patient_id_fails_the_system_check(settings):
+    from schedules.calendar import check_chart_url
+
+    assert check_chart_url() == []
+    settings.MTXMONITOR_CHART_URL = "https://ward.example/chart/"
+    (error,) = check_chart_url()
+    assert error.id == "schedules.E101" and "MTXMONITOR_CHART_URL" in error.msg
+
+
 # --- the command -------------------------------------------------------------------------------
 def test_the_command_prints_a_working_url_and_rotation_kills_the_old_one(
     client, nina, patient, capsys
