@@ -91,12 +91,15 @@ class FeedEvent:
     patient_ref: str
     chart_url: str
     sequence: int = 0
+    stamp: datetime | None = None  # DTSTAMP: when this version was made (default changed_at)
 
     def __post_init__(self) -> None:
         if self.status not in KNOWN_STATUSES:
             raise ValueError(f"status: unknown event status {self.status!r}.")
         if self.changed_at.tzinfo is None:
             raise ValueError("changed_at: must be timezone-aware.")
+        if self.stamp is not None and self.stamp.tzinfo is None:
+            raise ValueError("stamp: must be timezone-aware.")
         if self.sequence < 0:
             raise ValueError("sequence: must not be negative.")
 
@@ -224,12 +227,16 @@ def description(event: FeedEvent, state: FeedState) -> str:
     return "\n".join(lines)
 
 
-def to_vevent(event: FeedEvent, spec: FeedSpec, today: date, now: datetime) -> Event:
+def to_vevent(event: FeedEvent, spec: FeedSpec, today: date) -> Event:
+    """One event. Its bytes depend only on `vevent_key()`'s inputs, so they can be cached."""
     state = feed_state(event.status, event.latest, today)
     day = event_day(event)
     vevent = Event()
     vevent.add("uid", event_uid(event.event_id, spec.uid_domain))
-    vevent.add("dtstamp", now.astimezone(UTC))
+    # When this version of the event was made (it only grows: a change writes the event or
+    # bumps its sequence), so clients order versions by it, and the bytes are stable between
+    # builds.
+    vevent.add("dtstamp", (event.stamp or event.changed_at).astimezone(UTC))
     vevent.add("last-modified", event.changed_at.astimezone(UTC))
     vevent.add("sequence", event.sequence)
     vevent.add("dtstart", day)  # a date: an all-day event (VALUE=DATE)
@@ -244,17 +251,38 @@ def to_vevent(event: FeedEvent, spec: FeedSpec, today: date, now: datetime) -> E
     return vevent
 
 
-def build_calendar(
-    spec: FeedSpec,
+# Bump when what `to_vevent` writes changes: cached event bytes of the old format are unused.
+VEVENT_FORMAT = 1
+
+
+def vevent_key(event: FeedEvent, spec: FeedSpec, today: date) -> str:
+    """Everything an event's bytes depend on, hashed: the whole event, its state on `today`
+    (overdue or not), the UID's domain and the format version."""
+    state = feed_state(event.status, event.latest, today)
+    raw = repr((VEVENT_FORMAT, event, str(state), spec.uid_domain))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def vevent_bytes(event: FeedEvent, spec: FeedSpec, today: date) -> bytes:
+    return to_vevent(event, spec, today).to_ical()
+
+
+def shown_events(
     events: Iterable[FeedEvent],
     *,
     today: date,
     now: datetime,
     retention_days: int = DEFAULT_RETENTION_DAYS,
-) -> bytes:
-    """The whole feed as bytes (CRLF lines, folded), events by day then id."""
+) -> list[FeedEvent]:
+    """The events the feed holds, by day then id."""
     if now.tzinfo is None:
         raise ValueError("now: must be timezone-aware.")
+    shown = [e for e in events if is_shown(e, today, now, retention_days)]
+    return sorted(shown, key=lambda e: (event_day(e), e.event_id))
+
+
+def assemble(spec: FeedSpec, vevents: Iterable[bytes]) -> bytes:
+    """The calendar (its properties by `icalendar`) around already serialised events."""
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -267,7 +295,21 @@ def build_calendar(
     refresh = timedelta(minutes=spec.refresh_minutes)
     cal.add("refresh-interval", refresh, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(refresh))
-    shown = [e for e in events if is_shown(e, today, now, retention_days)]
-    for event in sorted(shown, key=lambda e: (event_day(e), e.event_id)):
-        cal.add_component(to_vevent(event, spec, today, now))
-    return cal.to_ical()
+    head = cal.to_ical()
+    end = b"END:VCALENDAR\r\n"
+    if not head.endswith(end):  # pragma: no cover - a change in icalendar's output
+        raise RuntimeError("icalendar did not end the calendar with END:VCALENDAR.")
+    return head[: -len(end)] + b"".join(vevents) + end
+
+
+def build_calendar(
+    spec: FeedSpec,
+    events: Iterable[FeedEvent],
+    *,
+    today: date,
+    now: datetime,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+) -> bytes:
+    """The whole feed as bytes (CRLF lines, folded), events by day then id."""
+    shown = shown_events(events, today=today, now=now, retention_days=retention_days)
+    return assemble(spec, (vevent_bytes(e, spec, today) for e in shown))

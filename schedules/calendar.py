@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
+from dataclasses import replace
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
@@ -28,6 +31,8 @@ from clinical import calendar_feed as cf
 from clinical import codes
 from patients.models import Clinic, StaffMembership
 from schedules.models import CalendarEntry, CalendarFeed, MonitoringEvent
+
+logger = logging.getLogger(__name__)
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{32,128}$")
 
@@ -150,8 +155,8 @@ def feed_name(feed: CalendarFeed) -> str:
 
 def _sequences(
     events: list[MonitoringEvent], fingerprints: dict[int, str], now: datetime
-) -> dict[int, int]:
-    """Each event's SEQUENCE after this build, stored (see `CalendarEntry`).
+) -> dict[int, tuple[int, datetime]]:
+    """Each event's SEQUENCE after this build and when it was set, stored (`CalendarEntry`).
 
     A fixed number of queries however many events: the new entries inserted in one statement,
     every entry read locked (in event order, so two feeds built at once wait for each other
@@ -168,7 +173,7 @@ def _sequences(
         ignore_conflicts=True,
         batch_size=1000,
     )
-    sequences: dict[int, int] = {}
+    sequences: dict[int, tuple[int, datetime]] = {}
     changed: list[CalendarEntry] = []
     for entry in (
         CalendarEntry.objects.select_for_update().filter(event_id__in=ids).order_by("event_id")
@@ -182,12 +187,43 @@ def _sequences(
                 now,
             )
             changed.append(entry)
-        sequences[entry.event_id] = state.sequence
+        sequences[entry.event_id] = (entry.sequence, entry.changed_at)
     if changed:
         CalendarEntry.objects.bulk_update(
             changed, ["sequence", "fingerprint", "changed_at"], batch_size=1000
         )
     return sequences
+
+
+# Serialised events are cached by what they depend on (`clinical.calendar_feed.vevent_key`),
+# so an unchanged event is not serialised again on the next build (the library's serialiser
+# costs about a millisecond an event). The key is the content's hash: a cached value is always
+# what would be built, and a change simply misses.
+VEVENT_CACHE_SECONDS = 2 * 24 * 3600
+
+
+def _vevents(spec: cf.FeedSpec, events: list[cf.FeedEvent], today) -> list[bytes]:
+    store = caches["default"]
+    keys = [f"mtxmonitor:calendar:vevent:{cf.vevent_key(e, spec, today)}" for e in events]
+    try:
+        found = store.get_many(keys)
+    except Exception:  # the cache down: build everything, never fail the feed
+        logger.warning("Calendar cache unavailable; building every event.", exc_info=True)
+        found = {}
+    out: list[bytes] = []
+    missing: dict[str, bytes] = {}
+    for key, event in zip(keys, events, strict=True):
+        body = found.get(key)
+        if not isinstance(body, bytes):
+            body = cf.vevent_bytes(event, spec, today)
+            missing[key] = body
+        out.append(body)
+    if missing:
+        try:
+            store.set_many(missing, timeout=VEVENT_CACHE_SECONDS)
+        except Exception:
+            logger.warning("Calendar cache unavailable; events not cached.", exc_info=True)
+    return out
 
 
 def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:
@@ -207,9 +243,8 @@ def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:
         .order_by("target", "id")
     )
     key = reference_key()
-
-    def as_feed_event(e: MonitoringEvent, sequence: int = 0) -> cf.FeedEvent:
-        return cf.FeedEvent(
+    drafts = {
+        e.pk: cf.FeedEvent(
             event_id=e.pk,
             kind=codes.EventKind(e.kind),
             drug=codes.Drug(e.drug),
@@ -222,18 +257,25 @@ def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:
             changed_at=e.updated_at,
             patient_ref=cf.patient_reference(key, e.patient_id),
             chart_url=chart_url(e.patient_id),
-            sequence=sequence,
         )
-
-    drafts = [as_feed_event(e) for e in events]
-    shown = [
-        (e, d) for e, d in zip(events, drafts, strict=True) if cf.is_shown(d, today, now, keep)
-    ]
+        for e in events
+    }
+    shown = cf.shown_events(drafts.values(), today=today, now=now, retention_days=keep)
+    shown_ids = {d.event_id for d in shown}
     with transaction.atomic():
         sequences = _sequences(
-            [e for e, _ in shown], {e.pk: cf.fingerprint(d, today) for e, d in shown}, now
+            [e for e in events if e.pk in shown_ids],
+            {d.event_id: cf.fingerprint(d, today) for d in shown},
+            now,
         )
-    feed_list = [as_feed_event(e, sequences[e.pk]) for e, _ in shown]
+    final = [
+        replace(
+            d,
+            sequence=sequences[d.event_id][0],
+            stamp=max(d.changed_at, sequences[d.event_id][1]),
+        )
+        for d in shown
+    ]
     spec = cf.FeedSpec(
         name=feed_name(feed),
         time_zone=clinic.time_zone,
@@ -241,4 +283,4 @@ def render_feed(feed: CalendarFeed, *, now: datetime | None = None) -> bytes:
         description="Monitoring draws and reviews from mtxmonitor. Patients appear by an "
         "opaque reference; the link opens the chart (staff login).",
     )
-    return cf.build_calendar(spec, feed_list, today=today, now=now, retention_days=keep)
+    return cf.assemble(spec, _vevents(spec, final, today))

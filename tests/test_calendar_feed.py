@@ -529,6 +529,32 @@ def test_a_feed_costs_a_fixed_number_of_queries_however_many_events_change(
     assert len(v) == 80 and {int(x["SEQUENCE"]) for x in v.values()} == {1}
 
 
+def test_cached_event_bytes_are_exactly_what_a_fresh_build_gives(patient, toddler, clinic_feed):
+    from django.core.cache import cache
+
+    for i in range(5):
+        make_event(patient, target=date.today() + timedelta(days=i))
+        make_event(toddler, target=date.today() - timedelta(days=20 + i))  # overdue
+    now = timezone.now()
+    first = render_feed(clinic_feed[0], now=now)
+    cached = render_feed(clinic_feed[0], now=now)
+    cache.clear()
+    fresh = render_feed(clinic_feed[0], now=now)
+    assert first == cached == fresh
+    assert len(icalendar.Calendar.from_ical(fresh).walk("VEVENT")) == 10
+
+
+def test_the_feed_is_served_when_the_cache_is_down(client, patient, nurse_feed, settings):
+    e = make_event(patient)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        }
+    }
+    assert uid(e) in events_of(fetch(client, "nurse", nurse_feed[1]))
+
+
 def test_a_nurse_who_moved_clinic_has_no_feed(client, nina, other_clinic, nurse_feed):
     from patients.models import StaffMembership
 

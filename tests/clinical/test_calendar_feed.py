@@ -14,6 +14,7 @@ from clinical.calendar_feed import (
     FeedSpec,
     FeedState,
     SequenceState,
+    assemble,
     build_calendar,
     event_day,
     event_uid,
@@ -23,6 +24,9 @@ from clinical.calendar_feed import (
     next_sequence,
     patient_reference,
     summary,
+    to_vevent,
+    vevent_bytes,
+    vevent_key,
 )
 from clinical.codes import Drug, EventKind
 
@@ -207,7 +211,7 @@ def test_an_event_is_all_day_on_its_target_with_its_status_sequence_and_link():
     (v,) = vevents(build_calendar(SPEC, [ev(sequence=3)], today=TODAY, now=NOW))
     assert v["DTSTART"].dt == TODAY and not isinstance(v["DTSTART"].dt, datetime)
     assert v["DTEND"].dt == TODAY + timedelta(days=1)
-    assert v["DTSTAMP"].dt == NOW
+    assert v["DTSTAMP"].dt == NOW - timedelta(days=1)  # this version's: changed_at by default
     assert v["LAST-MODIFIED"].dt == NOW - timedelta(days=1)
     assert int(v["SEQUENCE"]) == 3
     assert str(v["STATUS"]) == "CONFIRMED"
@@ -240,6 +244,49 @@ def test_events_past_retention_are_left_out_and_the_rest_ordered_by_day():
         "monitoring-event-3",
         "monitoring-event-2",
     ]
+
+
+def test_dtstamp_is_the_versions_stamp_when_given():
+    stamp = NOW - timedelta(hours=2)
+    (v,) = vevents(build_calendar(SPEC, [ev(stamp=stamp)], today=TODAY, now=NOW))
+    assert v["DTSTAMP"].dt == stamp and v["LAST-MODIFIED"].dt == NOW - timedelta(days=1)
+    with pytest.raises(ValueError, match="stamp"):
+        ev(stamp=datetime(2026, 3, 1, 9, 0))
+
+
+# --- the cache key of an event's bytes -------------------------------------------------------
+def test_the_vevent_key_changes_with_everything_the_bytes_depend_on():
+    base = vevent_key(ev(), SPEC, TODAY)
+    assert vevent_key(ev(), SPEC, TODAY) == base
+    assert vevent_key(ev(), SPEC, TODAY + timedelta(days=1)) == base  # same state next day
+    for other in (
+        ev(sequence=1),
+        ev(target=TODAY + timedelta(days=1)),
+        ev(status="cancelled"),
+        ev(tests=("alt",)),
+        ev(patient_ref="P-ZZZZZZZZ"),
+        ev(chart_url="https://other.test/staff/patients/42/"),
+        ev(changed_at=NOW),
+        ev(stamp=NOW),
+    ):
+        assert vevent_key(other, SPEC, TODAY) != base, other
+    assert vevent_key(ev(), replace(SPEC, uid_domain="other.test"), TODAY) != base
+    # overdue from the next day on: the title changes, so must the key
+    assert vevent_key(ev(), SPEC, TODAY + timedelta(days=8)) != base
+
+
+def test_the_calendar_name_does_not_change_the_event_bytes():
+    renamed = replace(SPEC, name="Another name")
+    assert vevent_bytes(ev(), renamed, TODAY) == vevent_bytes(ev(), SPEC, TODAY)
+    assert vevent_key(ev(), renamed, TODAY) == vevent_key(ev(), SPEC, TODAY)
+
+
+def test_assembling_serialised_events_is_what_icalendar_writes_for_the_whole_calendar():
+    events = [ev(), ev(event_id=8, status="cancelled")]
+    whole = icalendar.Calendar.from_ical(assemble(SPEC, []))
+    for e in events:
+        whole.add_component(to_vevent(e, SPEC, TODAY))
+    assert build_calendar(SPEC, events, today=TODAY, now=NOW) == whole.to_ical()
 
 
 def test_an_empty_feed_is_a_valid_calendar():
