@@ -316,3 +316,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Calendar feeds (issue 17 item 6) ------------------------------------------------------
+# The chart link in each calendar event; "{id}" is the patient's id. Default: the staff
+# workspace's chart page under MTXMONITOR_BASE_URL.
+MTXMONITOR_CHART_URL = env_str(
+    "MTXMONITOR_CHART_URL", f"{MTXMONITOR_BASE_URL}/staff/patients/{{id}}/"
+)
+# Done and cancelled draws stay in the feeds this many days (cancelled: STATUS:CANCELLED).
+MTXMONITOR_CALENDAR_RETENTION_DAYS = env_int("MTXMONITOR_CALENDAR_RETENTION_DAYS", 30)

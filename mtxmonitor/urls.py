@@ -14,4 +14,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("api.urls")),
+    # Nurse and clinic iCalendar feeds, a secret token in the URL (issue 17 item 6).
+    path("calendar/", include("schedules.urls")),
 ]

@@ -25,6 +25,8 @@ WRITE_ROLES: dict[str, frozenset[str]] = {
     "notification": frozenset({Role.CLINICIAN, Role.NURSE}),
     "staffmembership": frozenset(),
     "clinic": frozenset(),
+    # Calendar feeds (issue 17 item 6): a nurse may also rotate her own (schedules/admin.py).
+    "calendarfeed": frozenset({Role.CLINICIAN}),
 }
 STAFF_UI_ROLES = frozenset({Role.CLINICIAN, Role.NURSE, Role.VIEWER})
 

@@ -248,3 +248,117 @@ class NotificationAdmin(ScopedAdmin):
         if skipped:
             text += f" {skipped} not failed or sent (pending, sending or skipped) left as they are."
         self.message_user(request, text, messages.SUCCESS if n else messages.WARNING)
+
+
+# --- Calendar feeds (issue 17 item 6) -----------------------------------------------------------
+from django import forms  # noqa: E402
+
+from patients import tenancy  # noqa: E402
+from patients.admin import ClinicScopedMixin  # noqa: E402
+from patients.models import StaffMembership  # noqa: E402
+from schedules.models import CalendarFeed  # noqa: E402
+
+
+class CalendarFeedForm(forms.ModelForm):
+    class Meta:
+        model = CalendarFeed
+        fields = ("clinic", "nurse")
+
+    only_nurse = None  # set for a nurse: she makes her own feed only
+
+    def clean(self):
+        data = super().clean()
+        clinic, nurse = data.get("clinic"), data.get("nurse")
+        if self.only_nurse is not None and nurse != self.only_nurse:
+            self.add_error(
+                "nurse", "a nurse makes her own feed only (a clinic's feed: ask a clinician)."
+            )
+        elif clinic and nurse and nurse.clinic_id != clinic.pk:
+            self.add_error("nurse", "must be a nurse of the feed's clinic.")
+        return data
+
+
+@admin.register(CalendarFeed)
+class CalendarFeedAdmin(ClinicScopedMixin, admin.ModelAdmin):
+    """Clinicians make and rotate their clinic's feeds; a nurse makes, sees and rotates her own.
+
+    The URL (with its token) is shown once, in the message after it was made or rotated."""
+
+    clinic_path = "clinic"
+    form = CalendarFeedForm
+    list_display = ("__str__", "kind", "clinic", "created_at", "rotated_at")
+    list_filter = ("clinic",)
+    actions = ["rotate_tokens"]
+
+    def _nurse(self, request):
+        m = tenancy.membership_of(request.user)
+        if request.user.is_superuser or m is None or m.role != m.Role.NURSE:
+            return None
+        return m
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("clinic", "nurse__user")
+        nurse = self._nurse(request)
+        return qs.filter(nurse=nurse) if nurse else qs
+
+    def has_add_permission(self, request, *args) -> bool:
+        return tenancy.may_write(request.user, "calendarfeed") or bool(self._nurse(request))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        nurse = self._nurse(request)
+        if nurse is not None:
+            form = type("NurseCalendarFeedForm", (form,), {"only_nurse": nurse})
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        nurse = self._nurse(request)
+        if nurse is not None and field is not None:
+            # After the clinic scoping above: a nurse picks only herself and her clinic.
+            if db_field.name == "nurse":
+                field.queryset = StaffMembership.objects.filter(pk=nurse.pk)
+                field.initial = nurse.pk
+            elif db_field.name == "clinic":
+                field.initial = nurse.clinic_id
+        return field
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if tenancy.may_write(request.user, "calendarfeed"):
+            return True
+        nurse = self._nurse(request)
+        return bool(nurse) and (obj is None or obj.nurse_id == nurse.pk)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return tenancy.may_write(request.user, "calendarfeed")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("clinic", "nurse", "created_at", "rotated_at") if obj else ()
+
+    def save_model(self, request, obj, form, change):
+        from schedules.calendar import feed_rotate, feed_url
+
+        if change:
+            return  # nothing is editable: rotate with the action
+        feed, token = feed_rotate(clinic=obj.clinic, nurse=obj.nurse)
+        obj.pk = feed.pk
+        self.message_user(
+            request,
+            f"{feed}: {feed_url(feed, token)} — copy it now, it is shown only once.",
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description="Rotate the secret token (the old URL stops working)", permissions=["change"]
+    )
+    def rotate_tokens(self, request, queryset):
+        from schedules.calendar import feed_rotate, feed_url
+
+        for feed in queryset:
+            feed, token = feed_rotate(clinic=feed.clinic, nurse=feed.nurse)
+            self.message_user(
+                request,
+                f"{feed}: new URL {feed_url(feed, token)} — copy it now, it is shown only once; "
+                "the old URL no longer works.",
+                messages.SUCCESS,
+            )

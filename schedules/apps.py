@@ -6,5 +6,7 @@ class SchedulesConfig(AppConfig):
     verbose_name = "Monitoring, alerts and notifications"
 
     def ready(self) -> None:
-        # Celery's autodiscovery imports `schedules.tasks` only; register the reminder tasks too.
-        from schedules import reminder_tasks  # noqa: F401
+        # Calendar feeds (issue 17 item 6): registers the check that the chart link names the
+        # patient. Celery's autodiscovery imports `schedules.tasks` only; register the reminder
+        # tasks too.
+        from schedules import calendar, reminder_tasks  # noqa: F401

@@ -295,3 +295,70 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_phase_display()} {self.due_on} ({self.key})"
+
+
+# --- Calendar feeds (issue 17 item 6) -----------------------------------------------------------
+class CalendarFeed(models.Model):
+    """A secret iCalendar URL for one nurse's patients or for a whole clinic.
+
+    Only the SHA-256 of the token is stored: the URL is shown once, when the token is made or
+    rotated (`schedules.calendar.feed_rotate`), and a rotated token's old URL is a 404 at once.
+    A nurse's feed belongs to the nurse's clinic; it stops (404) if she leaves it or the role.
+    """
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="calendar_feeds")
+    nurse = models.OneToOneField(
+        StaffMembership,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="calendar_feed",
+        limit_choices_to={"role": StaffMembership.Role.NURSE},
+        help_text="Empty: the clinic's feed (every patient of the clinic).",
+    )
+    token_hash = models.CharField(
+        max_length=64, unique=True, editable=False, help_text="SHA-256 of the secret token (hex)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    rotated_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="When the token was last replaced."
+    )
+
+    class Meta:
+        ordering = ["clinic", "nurse"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic"],
+                condition=models.Q(nurse__isnull=True),
+                name="one_clinic_calendar_feed_per_clinic",
+            )
+        ]
+
+    @property
+    def kind(self) -> str:
+        return "nurse" if self.nurse_id else "clinic"
+
+    def __str__(self) -> str:
+        if self.nurse_id:
+            user = self.nurse.user
+            return f"Calendar of {user.get_full_name() or user.username} ({self.clinic})"
+        return f"Calendar of {self.clinic}"
+
+
+class CalendarEntry(models.Model):
+    """The SEQUENCE a monitoring event has in every calendar feed, and what it was given for.
+
+    Written when a feed is built: an event whose day or state differs from `fingerprint` gets
+    the next sequence (`clinical.calendar_feed.next_sequence`), with a compare-and-set so two
+    feeds built at once bump it once. Shared by every feed that shows the event.
+    """
+
+    event = models.OneToOneField(
+        MonitoringEvent, on_delete=models.CASCADE, primary_key=True, related_name="calendar_entry"
+    )
+    sequence = models.PositiveIntegerField(default=0)
+    fingerprint = models.CharField(max_length=60)
+    changed_at = models.DateTimeField(help_text="When the sequence was last set.")
+
+    def __str__(self) -> str:
+        return f"event {self.event_id}: sequence {self.sequence} ({self.fingerprint})"

@@ -55,6 +55,10 @@ class Command(BaseCommand):
             u.set_password(password)
             u.save(update_fields=["password"])
         token, _ = Token.objects.get_or_create(user=User.objects.get(username="lis-northside"))
+        # Nina's calendar feed (issue 17 item 6): only its hash is stored, so a new token each run.
+        from schedules.calendar import feed_rotate, feed_url
+
+        feed, feed_token = feed_rotate(nurse=User.objects.get(username="nurse.nina").membership)
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -69,6 +73,8 @@ class Command(BaseCommand):
             f"{NORTHSIDE};\n             dr.baker, nurse.noor at {EASTSIDE}; same password\n"
             f"  API token: {token.key}   (integration user lis-northside, {NORTHSIDE})\n"
             f"             export TOKEN={token.key}\n"
+            f"  Calendar:  {feed_url(feed, feed_token)}\n"
+            "             (nurse.nina's iCalendar feed; a new URL each run, the old one stops)\n"
         )
 
     # --- creation ----------------------------------------------------------------------------
