@@ -13,8 +13,17 @@ Rules (REF = shared/CLINICAL_REFERENCE.md):
 - Caps: :mod:`clinical.products` ``CAP_RULES`` (REF §4). The raw dose is reduced to the cap.
 - Rounding: the nearest deliverable dose (whole tablets/capsules, never halved; liquids in
   0.1 mL steps; one pen of a stocked strength), exact ties DOWN, and NEVER above the cap. For a
-  child, rounding also never lifts a dose that was within the paediatric maximum
-  (MTX 1 mg/kg/week, Siegfried 2023; MMF 600 mg/m² per dose, label) above it.
+  child, rounding also never lifts a dose that was within the paediatric ceiling above it.
+- Children (issue #15): the per-indication ceiling of :data:`clinical.products.PAEDIATRIC_LIMITS`
+  applies whatever the basis (REF §4); above it the dose is reduced to it
+  (``PAEDIATRIC_MAX_EXCEEDED``) unless ``override_reason`` is given. A child's dose is never
+  moved by more than 10 % by rounding: the product is refused (``ClinicalInputError
+  ("formulation")``) naming the products that can give it. 10 mg methotrexate tablets are refused
+  for a child unless overridden (NPSA 2004).
+- Renal (issue #15): methotrexate with ``egfr`` < 30 is refused (``ClinicalInputError("egfr")``,
+  UK SmPC); 30–59 warns (EU injectable SmPC, UNVERIFIED), as the prescription checks do.
+- Corticosteroids (issue #15): prednisolone/prednisone, ``amount`` per DAY, once daily; above
+  1 mg/kg/day warns (REF §1: 0.5–1 mg/kg/day). No cap rule.
 - ``weight_kg`` may be ``None`` only for a fixed dose; for a child the weight-based cap and the
   paediatric maximum are then reported as not checked (warnings), never silently skipped.
 - A dose that rounds to nothing is refused (``ClinicalInputError("formulation", ...)``), never

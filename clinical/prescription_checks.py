@@ -18,6 +18,13 @@ Sources (REF = shared/CLINICAL_REFERENCE.md):
   (EU injectable SmPC, UNVERIFIED); mycophenolate at most 1 g twice daily at GFR < 25 (label).
 - Children on adult fixed doses: Siegfried 2023 (MTX 1 mg/kg/week), CellCept label
   (600 mg/m² twice daily).
+- Issue #15: children's per-indication ceilings whatever the basis (REF §4, overridable hard
+  stop); 10 mg tablets for a child (NPSA 2004, overridable hard stop); mycophenolate only twice
+  daily (once daily a warning); first mycophenolate course above 500 mg twice daily, methotrexate
+  for active dermatomyositis without a corticosteroid, a (re)start after a confirmed ALT/AST
+  > 3× ULN unless normalised and lower (REF §1, warnings; these need ``draft.change``); weekly
+  folic acid needs its day (hard stop), daily folic acid skips the methotrexate day (warning).
+  ``check_stop(StopDraft, ctx)``: the REF §1 stopping rules (warnings).
 - Project defaults (configurable, not guideline numbers; source ``PROJECT_RULE``): measurement
   age 90 days (30 days under age 2), a dose change > 50 % in one step, a dose more than 10 %
   above what its stated basis gives.
@@ -30,6 +37,7 @@ Public API (stable, called by the Django layer):
 - ``PrescriptionDraft``, ``PatientContext``, ``Measurement``, ``RenalFunction``, ``RenalKind``,
   ``ActivePrescription`` (frozen dataclasses; drafts/contexts are keyword-only)
 - ``check_prescription(draft, ctx) -> list[CheckResult]``
+- ``StopDraft``, ``Assessment``, ``LiverStop``, ``LiverValue``; ``check_stop(draft, ctx)``
 - ``hard_stops(results) -> list[CheckResult]`` (what refuses the save)
 - ``CHECK_CODES`` — every code this module can return.
 
