@@ -192,7 +192,8 @@ class PrescriptionStartSerializer(serializers.Serializer):
         max_digits=8,
         decimal_places=2,
         min_value=Decimal("0.01"),
-        help_text="Per administration: methotrexate per week; mycophenolate per dose.",
+        help_text="Per administration: methotrexate per week; mycophenolate per dose; "
+        "prednisolone/prednisone per dose (once daily: per day).",
     )
     frequency = serializers.ChoiceField(choices=_choices(codes.Frequency))
     weekday = serializers.ChoiceField(

@@ -1178,9 +1178,9 @@ def _check_treatment_rules(
             run.warn(
                 "MTX_RESTART_AFTER_LIVER_STOP",
                 "dose_mg",
-                f"Methotrexate was stopped for ALT/AST confirmed above 3× ULN on "
-                f"{stop.confirmed_on.isoformat()}; it may be restarted at a LOWER dose once "
-                f"values normalise: {'; '.join(problems)} ({EULAR_3E_2009.cite()})",
+                f"ALT/AST were confirmed above 3× ULN on {stop.confirmed_on.isoformat()}: "
+                "methotrexate is stopped and may be restarted at a LOWER dose once values "
+                f"normalise: {'; '.join(problems)} ({EULAR_3E_2009.cite()})",
                 REFERENCE_GUIDELINE_2025,
             )
     if (
