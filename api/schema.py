@@ -58,6 +58,8 @@ def _enums() -> dict[str, list[str]]:
         "CalculatorDrugEnum": [
             codes.Drug.METHOTREXATE.value,
             codes.Drug.MYCOPHENOLATE_MOFETIL.value,
+            codes.Drug.PREDNISOLONE.value,  # issue #15
+            codes.Drug.PREDNISONE.value,
         ],
         "AlertSeverityEnum": _values(codes.AlertSeverity),
         "AdverseEventSeverityEnum": list(AdverseEvent.Severity.values),

@@ -192,7 +192,8 @@ class PrescriptionStartSerializer(serializers.Serializer):
         max_digits=8,
         decimal_places=2,
         min_value=Decimal("0.01"),
-        help_text="Per administration: methotrexate per week; mycophenolate per dose.",
+        help_text="Per administration: methotrexate per week; mycophenolate per dose; "
+        "prednisolone/prednisone per dose (once daily: per day).",
     )
     frequency = serializers.ChoiceField(choices=_choices(codes.Frequency))
     weekday = serializers.ChoiceField(
@@ -568,14 +569,20 @@ class AlertActionSerializer(serializers.Serializer):
 # --- Dose calculator -----------------------------------------------------------------------
 class DoseCalculationInputSerializer(serializers.Serializer):
     drug = serializers.ChoiceField(
-        choices=[codes.Drug.METHOTREXATE.value, codes.Drug.MYCOPHENOLATE_MOFETIL.value]
+        choices=[
+            codes.Drug.METHOTREXATE.value,
+            codes.Drug.MYCOPHENOLATE_MOFETIL.value,
+            codes.Drug.PREDNISOLONE.value,  # issue #15: corticosteroids, per day
+            codes.Drug.PREDNISONE.value,
+        ]
     )
     basis = serializers.ChoiceField(choices=_choices(codes.DoseBasis))
     amount = serializers.DecimalField(
         max_digits=10,
         decimal_places=4,
         min_value=Decimal("0.0001"),
-        help_text="Methotrexate per week; mycophenolate per administration (mg/m², mg/kg or mg).",
+        help_text="Methotrexate per week; mycophenolate per administration; prednisolone and "
+        "prednisone per day (mg/m², mg/kg or mg).",
     )
     weight_kg = serializers.DecimalField(max_digits=6, decimal_places=2, min_value=Decimal("0.01"))
     height_cm = serializers.DecimalField(
@@ -613,9 +620,17 @@ class DoseCalculationInputSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=Decimal("0"),
-        help_text="mL/min/1.73 m² (mycophenolate renal cap).",
+        help_text="mL/min/1.73 m²: methotrexate refused below 30, 50 % band 30–59; "
+        "mycophenolate renal cap below 25.",
     )
     on_date = serializers.DateField(required=False, help_text="Default: today in your clinic.")
+    override_reason = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="A clinician's reason lifting an overridable refusal (a child's dose above "
+        "the paediatric ceiling, 10 mg methotrexate tablets for a child).",
+    )
 
 
 class DoseStepSerializer(serializers.Serializer):

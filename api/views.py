@@ -729,6 +729,7 @@ class DoseCalculateView(ApiMixin, APIView):
                     route=d.get("route"),
                     weekday=d.get("weekday"),
                     egfr=d.get("egfr"),
+                    override_reason=d.get("override_reason") or None,
                 )
             )
         except ClinicalInputError as exc:

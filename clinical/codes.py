@@ -45,6 +45,14 @@ class Drug(StrEnum):
     METHOTREXATE = "methotrexate"
     MYCOPHENOLATE_MOFETIL = "mycophenolate_mofetil"
     FOLIC_ACID = "folic_acid"
+    # Corticosteroids as companion drugs (REF §1: prednisone 0.5–1 mg/kg/day plus methotrexate;
+    # mycophenolate never stopped while on corticosteroids). Dosed per DAY. Issue #15.
+    PREDNISOLONE = "prednisolone"
+    PREDNISONE = "prednisone"
+
+
+# Corticosteroid companion drugs (issue #15, REF §1).
+CORTICOSTEROIDS: frozenset[Drug] = frozenset({Drug.PREDNISOLONE, Drug.PREDNISONE})
 
 
 class Frequency(StrEnum):
@@ -92,6 +100,11 @@ class Formulation(StrEnum):
     SUSPENSION_200MG_ML = "suspension_200mg_ml"
     FOLIC_ACID_TABLET_1MG = "folic_acid_tablet_1mg"
     FOLIC_ACID_TABLET_5MG = "folic_acid_tablet_5mg"
+    PREDNISOLONE_TABLET_1MG = "prednisolone_tablet_1mg"
+    PREDNISOLONE_TABLET_5MG = "prednisolone_tablet_5mg"
+    PREDNISOLONE_SOLUTION_1MG_ML = "prednisolone_solution_1mg_ml"
+    PREDNISONE_TABLET_1MG = "prednisone_tablet_1mg"
+    PREDNISONE_TABLET_5MG = "prednisone_tablet_5mg"
 
 
 class PrescriptionStatus(StrEnum):

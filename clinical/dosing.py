@@ -13,8 +13,17 @@ Rules (REF = shared/CLINICAL_REFERENCE.md):
 - Caps: :mod:`clinical.products` ``CAP_RULES`` (REF §4). The raw dose is reduced to the cap.
 - Rounding: the nearest deliverable dose (whole tablets/capsules, never halved; liquids in
   0.1 mL steps; one pen of a stocked strength), exact ties DOWN, and NEVER above the cap. For a
-  child, rounding also never lifts a dose that was within the paediatric maximum
-  (MTX 1 mg/kg/week, Siegfried 2023; MMF 600 mg/m² per dose, label) above it.
+  child, rounding also never lifts a dose that was within the paediatric ceiling above it.
+- Children (issue #15): the per-indication ceiling of :data:`clinical.products.PAEDIATRIC_LIMITS`
+  applies whatever the basis (REF §4); above it the dose is reduced to it
+  (``PAEDIATRIC_MAX_EXCEEDED``) unless ``override_reason`` is given. A child's dose is never
+  moved by more than 10 % by rounding: the product is refused (``ClinicalInputError
+  ("formulation")``) naming the products that can give it. 10 mg methotrexate tablets are refused
+  for a child unless overridden (NPSA 2004).
+- Renal (issue #15): methotrexate with ``egfr`` < 30 is refused (``ClinicalInputError("egfr")``,
+  UK SmPC); 30–59 warns (EU injectable SmPC, UNVERIFIED), as the prescription checks do.
+- Corticosteroids (issue #15): prednisolone/prednisone, ``amount`` per DAY, once daily; above
+  1 mg/kg/day warns (REF §1: 0.5–1 mg/kg/day). No cap rule.
 - ``weight_kg`` may be ``None`` only for a fixed dose; for a child the weight-based cap and the
   paediatric maximum are then reported as not checked (warnings), never silently skipped.
 - A dose that rounds to nothing is refused (``ClinicalInputError("formulation", ...)``), never
@@ -44,6 +53,7 @@ from typing import TypeVar
 
 from clinical.bsa import BSAResult, check_plausible, completed_years, compute_bsa, decimal_input
 from clinical.codes import (
+    CORTICOSTEROIDS,
     BSAFormula,
     CheckLevel,
     Diagnosis,
@@ -55,10 +65,14 @@ from clinical.codes import (
     Weekday,
 )
 from clinical.products import (
+    BSR_2017,
     DEFAULT_FORMULATION,
+    EU_INJECTABLE_SMPC,
     MHRA_DSU_2020,
-    PAEDIATRIC_LIMITS,
+    NPSA_2004,
     PRODUCTS,
+    REFERENCE_GUIDELINE_2025,
+    UK_SMPC_MTX_TABLETS,
     AppliedCap,
     Deliverable,
     Product,
@@ -66,6 +80,8 @@ from clinical.products import (
     applicable_cap,
     describe_rounding,
     paediatric_limit,
+    paediatric_needs,
+    paediatric_rules,
     round_to_deliverable,
 )
 from clinical.types import CheckResult, ClinicalInputError, Source
@@ -81,7 +97,40 @@ E = TypeVar("E", bound=StrEnum)
 _FREQUENCY: dict[Drug, Frequency] = {
     Drug.METHOTREXATE: Frequency.ONCE_WEEKLY,
     Drug.MYCOPHENOLATE_MOFETIL: Frequency.TWICE_DAILY,
+    Drug.PREDNISOLONE: Frequency.ONCE_DAILY,  # issue #15: corticosteroids per day (REF §1)
+    Drug.PREDNISONE: Frequency.ONCE_DAILY,
 }
+_PAEDIATRIC_DRUGS = (Drug.METHOTREXATE, Drug.MYCOPHENOLATE_MOFETIL)
+# REF §1: prednisone 0.5–1 mg/kg/day with methotrexate (a warning above it, not a cap).
+CORTICOSTEROID_MAX_MG_PER_KG_DAY = Decimal(1)
+# Renal limits shared with the prescription checks (UK SmPC; EU injectable SmPC, UNVERIFIED).
+MTX_RENAL_CONTRAINDICATED_BELOW = Decimal(30)
+MTX_RENAL_REDUCE_BELOW = Decimal(60)
+
+
+def _alternatives_text(
+    product: Product, dose: Decimal, ceiling: Decimal | None, *, child: bool, override: bool
+) -> str:
+    """Name the products of the same drug that CAN give ``dose`` within 10 % (issue #15)."""
+    found: list[str] = []
+    for other in PRODUCTS.values():
+        if other.drug is not product.drug or other.formulation is product.formulation:
+            continue
+        if child and other.formulation is Formulation.TABLET_10MG and not override:
+            continue
+        got = round_to_deliverable(other, dose, ceiling)
+        if got is None or abs(got.dose_mg - dose) / dose > ROUNDING_WARNING_FRACTION:
+            continue
+        if other.is_liquid:
+            how = f"{got.units.quantize(Decimal('0.1'))} mL"
+        elif other.kind is ProductKind.PEN:
+            how = "one pen"
+        else:
+            how = f"{int(got.units)} × {other.label}"
+        found.append(f"{other.label} ({other.formulation.value}: {how} = {_fmt_mg(got.dose_mg)})")
+    if not found:
+        return "no listed product can give it within 10 %: check the dose"
+    return "choose " + " or ".join(found)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -103,6 +152,9 @@ class DoseRequest:
     route: Route | None = None  # None → the formulation's route, or oral
     egfr: Decimal | None = None  # mL/min(/1.73 m²): mycophenolate renal cap (GFR < 25)
     pen_strengths_mg: tuple[Decimal, ...] | None = None  # pens the clinic stocks
+    # A clinician's recorded reason lifting an overridable refusal (issue #15: the paediatric
+    # ceiling, 10 mg tablets for a child).
+    override_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +242,9 @@ def frequency_text(drug: Drug, weekday: Weekday | None) -> str:
         if weekday is None:
             return "once weekly on ONE named day (choose the day: it must be written in full)"
         return f"once weekly on {weekday_plural(weekday)}"
-    return "twice daily"
+    if drug is Drug.MYCOPHENOLATE_MOFETIL:
+        return "twice daily"
+    return "once daily"
 
 
 def administration_text(
@@ -264,7 +318,9 @@ def calculate_dose(req: DoseRequest) -> DoseCalculation:
     drug = coerce_enum(Drug, req.drug, "drug")
     if drug not in _FREQUENCY:
         raise ClinicalInputError(
-            "drug", "dose calculation covers methotrexate and mycophenolate mofetil only"
+            "drug",
+            "dose calculation covers methotrexate, mycophenolate mofetil, prednisolone and "
+            "prednisone only",
         )
     basis = coerce_enum(DoseBasis, req.basis, "basis")
     amount = decimal_input(req.amount, "amount")
@@ -285,10 +341,33 @@ def calculate_dose(req: DoseRequest) -> DoseCalculation:
     pens = _pen_strengths(req.pen_strengths_mg, product)
     age = completed_years(birth_date, on_date)
     child = age < ADULT_AGE_YEARS
-    per = "week" if drug is Drug.METHOTREXATE else "administration (twice daily)"
+    per = {
+        Drug.METHOTREXATE: "week",
+        Drug.MYCOPHENOLATE_MOFETIL: "administration (twice daily)",
+    }.get(drug, "day")
 
     steps: list[Step] = []
     warnings: list[CheckResult] = []
+
+    # 0. Renal function (issue #15 item 5): the calculator applies the prescription's renal rules.
+    if drug is Drug.METHOTREXATE and egfr is not None:
+        if egfr < MTX_RENAL_CONTRAINDICATED_BELOW:
+            raise ClinicalInputError(
+                "egfr",
+                f"eGFR {_fmt(egfr)} is below 30 mL/min: methotrexate is contraindicated "
+                f"[{UK_SMPC_MTX_TABLETS.cite()}]",
+            )
+        if egfr < MTX_RENAL_REDUCE_BELOW:
+            warnings.append(
+                _warning(
+                    "MTX_RENAL_REDUCE",
+                    f"eGFR {_fmt(egfr)} is in the 30–59 mL/min band: consider a 50 % dose "
+                    "reduction. This band is UNVERIFIED (could not be checked against the "
+                    "primary text)",
+                    EU_INJECTABLE_SMPC,
+                    "egfr",
+                )
+            )
 
     # 1. BSA
     bsa = None if height is None or weight is None else compute_bsa(weight, height, formula)
@@ -369,45 +448,109 @@ def calculate_dose(req: DoseRequest) -> DoseCalculation:
         )
     )
 
-    # Paediatric maximum (WARNING level): rounding never lifts a dose across it.
+    # Paediatric ceiling (issue #15 item 1, REF §4): per indication, whatever the basis. Above it
+    # the dose is reduced to it, unless a clinician overrides with a recorded reason.
     limit = None
-    if child:
+    override = (req.override_reason or "").strip()
+    if child and drug in _PAEDIATRIC_DRUGS:
         limit = paediatric_limit(
-            drug, weight_kg=weight, bsa_m2=None if bsa is None else bsa.value_m2
+            drug,
+            weight_kg=weight,
+            bsa_m2=None if bsa is None else bsa.value_m2,
+            diagnosis=indication,
         )
         if limit is None:
-            if drug is Drug.MYCOPHENOLATE_MOFETIL:
-                what, field = "No weight/height: the 600 mg/m² twice daily", "height_cm"
-            else:
-                what, field = "No weight: the 1 mg/kg once weekly", "weight_kg"
+            field = paediatric_needs(drug, indication)
+            rule = paediatric_rules(drug, indication)[0]
+            need = "a height (BSA)" if field == "height_cm" else "a weight"
             warnings.append(
                 _warning(
                     "PAEDIATRIC_LIMIT_UNCHECKED",
-                    f"{what} paediatric maximum could not be checked",
-                    next(r.source for r in PAEDIATRIC_LIMITS if r.drug is drug),
+                    f"Without {need} the paediatric ceiling ({rule.description}) could not be "
+                    "checked",
+                    rule.source,
                     field,
                 )
             )
-        elif limit is not None and capped <= limit.limit_mg:
-            ceiling = limit.limit_mg if ceiling is None else min(ceiling, limit.limit_mg)
+        elif capped > limit.accepted_mg:
+            if override:
+                warnings.append(
+                    _warning(
+                        "PAEDIATRIC_MAX_OVERRIDDEN",
+                        f"Child: {_fmt_mg(capped)} is above the {limit.explanation}. Override "
+                        f"recorded with reason: {override!r}",
+                        limit.rule.source,
+                        "amount",
+                    )
+                )
+            else:
+                warnings.append(
+                    _warning(
+                        "PAEDIATRIC_MAX_EXCEEDED",
+                        f"Child: {_fmt_mg(capped)} is above the {limit.explanation}; reduced to "
+                        f"{_fmt_mg(limit.limit_mg)}. A prescription above it is refused unless a "
+                        "clinician records a reason",
+                        limit.rule.source,
+                        "amount",
+                    )
+                )
+                capped = limit.limit_mg
+                steps.append(
+                    Step(
+                        "Paediatric ceiling",
+                        _fmt_mg(capped),
+                        f"reduced to the {limit.explanation}",
+                    )
+                )
+        if limit is not None and capped <= limit.accepted_mg:
+            ceiling = limit.accepted_mg if ceiling is None else min(ceiling, limit.accepted_mg)
+
+    # 10 mg methotrexate tablets for a child (issue #15 item 3): refused unless overridden.
+    if child and product.formulation is Formulation.TABLET_10MG:
+        if not override:
+            raise ClinicalInputError(
+                "formulation",
+                "10 mg methotrexate tablets are refused for a child: use 2.5 mg tablets or an "
+                "oral solution (2 or 2.5 mg/mL), or record a clinician's override reason "
+                f"[{NPSA_2004.cite()}; {BSR_2017.cite()}]",
+            )
+        warnings.append(
+            _warning(
+                "MTX_10MG_TABLETS_CHILD_OVERRIDDEN",
+                f"10 mg methotrexate tablets for a child. Override recorded with reason: "
+                f"{override!r}",
+                NPSA_2004,
+                "formulation",
+            )
+        )
 
     # 4. Rounding
     rule_text = describe_rounding(product, pens)
     if ceiling is not None:
-        why = "the cap" if cap is not None and ceiling == cap.cap_mg else "paediatric maximum"
+        why = "the cap" if cap is not None and ceiling == cap.cap_mg else "paediatric ceiling"
         rule_text += f"; never above {_fmt_mg(ceiling)} ({why})"
     deliverable = round_to_deliverable(product, capped, ceiling, pen_strengths_mg=pens)
     if deliverable is None:
         raise ClinicalInputError(
             "formulation",
             f"{_fmt_mg(capped)} cannot be given as {product.label}s: it rounds to nothing "
-            f"({rule_text}); choose an oral solution/suspension",
+            f"({rule_text}); "
+            + _alternatives_text(product, capped, ceiling, child=child, override=bool(override)),
         )
     final = deliverable.dose_mg
     change = (final - capped) / capped
     pct = (change * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
     steps.append(Step("Rounding", rule_text, f"{_fmt_mg(capped)} → {_fmt_mg(final)} ({pct:+} %)"))
     if abs(change) > ROUNDING_WARNING_FRACTION:
+        if child:
+            # Issue #15 item 2: a child's dose is never moved by more than 10 % by rounding.
+            raise ClinicalInputError(
+                "formulation",
+                f"{product.label}s cannot give {_fmt_mg(capped)} within 10 % (nearest "
+                f"{_fmt_mg(final)}, {pct:+} %): "
+                + _alternatives_text(product, capped, ceiling, child=child, override=bool(override))
+                + f" [{product.source.cite()}]",
+            )
         warnings.append(
             _warning(
                 "ROUNDING_CHANGED_DOSE",
@@ -417,15 +560,18 @@ def calculate_dose(req: DoseRequest) -> DoseCalculation:
                 "formulation",
             )
         )
-    if limit is not None and final > limit.limit_mg:
-        warnings.append(
-            _warning(
-                "PAEDIATRIC_MAX_EXCEEDED",
-                f"Child: {_fmt_mg(final)} is above the {limit.explanation}",
-                limit.rule.source,
-                "amount",
+    if drug in CORTICOSTEROIDS and weight is not None:
+        most = CORTICOSTEROID_MAX_MG_PER_KG_DAY * weight
+        if final > most:
+            warnings.append(
+                _warning(
+                    "CORTICOSTEROID_ABOVE_1_MG_PER_KG",
+                    f"{_fmt_mg(final)} a day is above 1 mg/kg/day ({_fmt_mg(most)} for "
+                    f"{_fmt(weight)} kg): the reference dose is 0.5–1 mg/kg/day",
+                    REFERENCE_GUIDELINE_2025,
+                    "amount",
+                )
             )
-        )
     if drug is Drug.METHOTREXATE and weekday is None:
         warnings.append(
             _warning(

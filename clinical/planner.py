@@ -195,6 +195,17 @@ class PlannedEvent:
     source: Source
 
 
+# Issue #15 item 12 (REF §1 last bullet): diabetes keeps its shorter intervals and the
+# explanation names why — it raises the risk of methotrexate liver fibrosis.
+DIABETES_FIBROSIS_NOTE = "diabetes (raises the risk of methotrexate liver fibrosis, REF §1)"
+
+
+def _risk_text(rf: RiskFactor, drug: Drug) -> str:
+    if rf is RiskFactor.DIABETES and drug is Drug.METHOTREXATE:
+        return DIABETES_FIBROSIS_NOTE
+    return rf.value.replace("_", " ")
+
+
 # --- validation ------------------------------------------------------------------------------
 
 _STATUS_OF_CHANGE = {
@@ -471,7 +482,7 @@ class _Planner:
     def shortening(self, anchor: date) -> list[str]:
         present = {RiskFactor(rf) for rf in self.inp.risk_factors}
         reasons = [
-            rf.value.replace("_", " ") for rf in sorted(present & self.p.shortening_risk_factors)
+            _risk_text(rf, self.drug) for rf in sorted(present & self.p.shortening_risk_factors)
         ]
         age = age_in_years(self.inp.birth_date, anchor)
         if age < self.p.shorten_below_age:

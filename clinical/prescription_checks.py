@@ -18,6 +18,13 @@ Sources (REF = shared/CLINICAL_REFERENCE.md):
   (EU injectable SmPC, UNVERIFIED); mycophenolate at most 1 g twice daily at GFR < 25 (label).
 - Children on adult fixed doses: Siegfried 2023 (MTX 1 mg/kg/week), CellCept label
   (600 mg/m² twice daily).
+- Issue #15: children's per-indication ceilings whatever the basis (REF §4, overridable hard
+  stop); 10 mg tablets for a child (NPSA 2004, overridable hard stop); mycophenolate only twice
+  daily (once daily a warning); first mycophenolate course above 500 mg twice daily, methotrexate
+  for active dermatomyositis without a corticosteroid, a (re)start after a confirmed ALT/AST
+  > 3× ULN unless normalised and lower (REF §1, warnings; these need ``draft.change``); weekly
+  folic acid needs its day (hard stop), daily folic acid skips the methotrexate day (warning).
+  ``check_stop(StopDraft, ctx)``: the REF §1 stopping rules (warnings).
 - Project defaults (configurable, not guideline numbers; source ``PROJECT_RULE``): measurement
   age 90 days (30 days under age 2), a dose change > 50 % in one step, a dose more than 10 %
   above what its stated basis gives.
@@ -30,6 +37,7 @@ Public API (stable, called by the Django layer):
 - ``PrescriptionDraft``, ``PatientContext``, ``Measurement``, ``RenalFunction``, ``RenalKind``,
   ``ActivePrescription`` (frozen dataclasses; drafts/contexts are keyword-only)
 - ``check_prescription(draft, ctx) -> list[CheckResult]``
+- ``StopDraft``, ``Assessment``, ``LiverStop``, ``LiverValue``; ``check_stop(draft, ctx)``
 - ``hard_stops(results) -> list[CheckResult]`` (what refuses the save)
 - ``CHECK_CODES`` — every code this module can return.
 
@@ -48,6 +56,7 @@ from typing import TypeVar
 
 from clinical.bsa import check_plausible, completed_years, compute_bsa, decimal_input
 from clinical.codes import (
+    CORTICOSTEROIDS,
     BSAFormula,
     CheckLevel,
     Diagnosis,
@@ -63,6 +72,7 @@ from clinical.dosing import weekday_plural
 from clinical.products import (
     BSR_2017,
     CELLCEPT_LABEL,
+    DERMATOMYOSITIS_DIAGNOSES,
     EU_INJECTABLE_SMPC,
     EULAR_3E_2009,
     ISMP_TBP2,
@@ -72,12 +82,15 @@ from clinical.products import (
     NHS_NEVER_EVENTS_2018,
     NPSA_2004,
     PRODUCTS,
+    REFERENCE_GUIDELINE_2025,
     UK_SMPC_MTX_TABLETS,
     Product,
     ProductKind,
     applicable_cap,
     is_deliverable,
     paediatric_limit,
+    paediatric_needs,
+    paediatric_rules,
 )
 from clinical.types import CheckResult, ClinicalInputError, Source
 
@@ -142,10 +155,37 @@ CHECK_CODES: frozenset[str] = frozenset(
         "MTX_RENAL_REDUCE",
         "MMF_RENAL_MAX",
         "MMF_RENAL_MAX_OVERRIDDEN",
-        "CHILD_ADULT_DOSE",
         "DOSE_CHANGE_GT_50_PERCENT",
+        # issue #15
+        "PAEDIATRIC_MAX_EXCEEDED",
+        "PAEDIATRIC_MAX_OVERRIDDEN",
+        "PAEDIATRIC_LIMIT_UNCHECKED",
+        "MTX_10MG_TABLETS_CHILD",
+        "MTX_10MG_TABLETS_CHILD_OVERRIDDEN",
+        "MMF_NOT_DAILY",
+        "MMF_START_ABOVE_500",
+        "MTX_RESTART_AFTER_LIVER_STOP",
+        "MTX_DERMATOMYOSITIS_NO_CORTICOSTEROID",
+        "CORTICOSTEROID_NOT_DAILY",
+        "CORTICOSTEROID_ABOVE_1_MG_PER_KG",
+        "FOLIC_ACID_NO_WEEKDAY",
+        "FOLIC_ACID_DAILY_SKIP_MTX_DAY",
+        "MMF_STOP_ON_CORTICOSTEROID",
+        "MMF_STOP_ACTIVE_DISEASE",
+        "MTX_STOP_WITHIN_12_MONTHS_OF_IMPROVEMENT",
     }
 )
+
+# Issue #15 (REF §1): mycophenolate is started at 500 mg twice daily and titrated.
+MMF_START_MG = Decimal(500)
+# REF §1: prednisone 0.5–1 mg/kg/day with methotrexate.
+CORTICOSTEROID_MAX_MG_PER_KG_DAY = Decimal(1)
+# REF §7: IGA 0/1 = clear or almost clear (remission); an IGA drop of >= 2 is improvement.
+IGA_REMISSION_MAX = 1
+IGA_IMPROVEMENT_DROP = 2
+# REF §1: methotrexate maintained at least 12 months after improvement before tapering.
+MTX_KEEP_MONTHS_AFTER_IMPROVEMENT = 12
+_STARTS = frozenset({"start", "restart"})
 
 
 class RenalKind(StrEnum):
@@ -177,6 +217,34 @@ class ActivePrescription:
     dose_mg: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """A disease-activity assessment (REF §7): IGA 0 clear – 4 severe."""
+
+    assessed_on: date
+    iga: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiverValue:
+    """An ALT or AST result after a confirmed rise, with the ULN it is read against."""
+
+    analyte: str  # "alt" or "ast"
+    measured_on: date
+    value: Decimal
+    uln: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiverStop:
+    """The latest confirmed ALT/AST > 3× ULN (EULAR/3E 2009, REF §1): when, the methotrexate
+    dose then, and the ALT/AST results since."""
+
+    confirmed_on: date
+    dose_mg: Decimal | None
+    since: tuple[LiverValue, ...] = ()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PrescriptionDraft:
     """A prescription as entered. ``dose_mg`` is per week for methotrexate and per
@@ -193,6 +261,9 @@ class PrescriptionDraft:
     amount: Decimal | int | float | str | None = None  # in that basis
     override_reason: str | None = None  # lifts an overridable hard stop, recorded
     tablet_strengths: Iterable[Decimal | int | float | str] | None = None  # None: from formulation
+    # What the draft does (issue #15): "start", "restart", "dose_increase", ... (the
+    # Prescription.Change codes). None: not stated, so start-only checks do not run.
+    change: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,6 +279,10 @@ class PatientContext:
     measurement_max_age_days: int = 90
     measurement_max_age_days_under_2: int = 30
     bsa_formula: BSAFormula = BSAFormula.MOSTELLER
+    # issue #15
+    assessments: Sequence[Assessment] = ()  # IGA history, any order
+    liver_stop: LiverStop | None = None  # the latest confirmed ALT/AST > 3× ULN
+    first_course: bool = False  # the patient has never had this drug before
 
 
 def hard_stops(results: Iterable[CheckResult]) -> list[CheckResult]:
@@ -314,8 +389,11 @@ def check_prescription(draft: PrescriptionDraft, ctx: PatientContext) -> list[Ch
         run, drug, formulation, route, strengths_given=draft.tablet_strengths is not None
     )
     _check_frequency(run, drug, frequency, draft.frequency, weekday, draft.start_date)
+    override = (draft.override_reason or "").strip()
     if drug is Drug.METHOTREXATE:
-        strengths = _check_tablet_strengths(run, draft.tablet_strengths, product)
+        strengths = _check_tablet_strengths(
+            run, draft.tablet_strengths, product, child=patient.child, override=override
+        )
     else:
         strengths = None
     if dose is not None:
@@ -327,6 +405,8 @@ def check_prescription(draft: PrescriptionDraft, ctx: PatientContext) -> list[Ch
     _check_renal(run, patient, drug, dose, draft.override_reason)
     if dose is not None and ctx.previous_dose_mg is not None:
         _check_dose_change(run, drug, dose, ctx.previous_dose_mg)
+    if dose is not None:
+        _check_treatment_rules(run, draft, patient, drug, dose, frequency, weekday, measured)
     return run.results
 
 
@@ -493,7 +573,7 @@ def _check_frequency(
         if "frequency" not in run.refused:
             run.hard("MISSING_FREQUENCY", "frequency", "No frequency given", PROJECT_RULE)
         return
-    if drug is Drug.MYCOPHENOLATE_MOFETIL and frequency is not Frequency.TWICE_DAILY:
+    if drug is Drug.MYCOPHENOLATE_MOFETIL and frequency is Frequency.ONCE_DAILY:
         run.warn(
             "MMF_NOT_TWICE_DAILY",
             "frequency",
@@ -501,19 +581,54 @@ def _check_frequency(
             "are per twice-daily dose",
             CELLCEPT_LABEL,
         )
+    elif drug is Drug.MYCOPHENOLATE_MOFETIL and frequency is not Frequency.TWICE_DAILY:
+        # Issue #15 item 4: weekly, twice-weekly or "as directed" mycophenolate is refused, as
+        # methotrexate's daily orders are.
+        run.hard(
+            "MMF_NOT_DAILY",
+            "frequency",
+            f"Mycophenolate mofetil is given TWICE DAILY; '{frequency.value}' is refused (its "
+            "doses and caps are per twice-daily administration)",
+            CELLCEPT_LABEL,
+        )
+    if drug in CORTICOSTEROIDS and frequency not in (Frequency.ONCE_DAILY, Frequency.TWICE_DAILY):
+        run.warn(
+            "CORTICOSTEROID_NOT_DAILY",
+            "frequency",
+            f"{drug.value.capitalize()} is dosed per day (0.5–1 mg/kg/day); '{frequency.value}' "
+            "is unusual: check the order",
+            REFERENCE_GUIDELINE_2025,
+        )
+    if (
+        drug is Drug.FOLIC_ACID
+        and frequency is Frequency.ONCE_WEEKLY
+        and weekday is None
+        and "weekday" not in run.refused
+    ):
+        # Issue #15 item 13: without the day it cannot be checked against the MTX day.
+        run.hard(
+            "FOLIC_ACID_NO_WEEKDAY",
+            "weekday",
+            "Weekly folic acid needs its day of the week, so that it can be checked not to "
+            f"fall on the methotrexate day ({EULAR_3E_2009.cite()})",
+            BSR_2017,
+        )
 
 
 def _check_tablet_strengths(
     run: _Run,
     given: Iterable[Decimal | int | float | str] | None,
     product: Product | None,
+    *,
+    child: bool = False,
+    override: str = "",
 ) -> frozenset[Decimal] | None:
     """Methotrexate tablet strengths on the prescription; ``None`` when unknown/refused."""
     if given is None:
         if product is None or product.kind is not ProductKind.TABLET:
             return None
         derived = frozenset({product.strength_mg})
-        _warn_10mg(run, derived)
+        _warn_10mg(run, derived, child=child, override=override)
         return derived
     strengths: set[Decimal] = set()
     items: list[object]
@@ -562,12 +677,38 @@ def _check_tablet_strengths(
             NPSA_2004,
         )
     frozen = frozenset(strengths)
-    _warn_10mg(run, frozen)
+    _warn_10mg(run, frozen, child=child, override=override)
     return frozen if len(frozen) == 1 and not unknown else None
 
 
-def _warn_10mg(run: _Run, strengths: frozenset[Decimal]) -> None:
-    if Decimal(10) in strengths:
+def _warn_10mg(
+    run: _Run, strengths: frozenset[Decimal], *, child: bool = False, override: str = ""
+) -> None:
+    if Decimal(10) in strengths and child:
+        # Issue #15 item 3: a child's dose is small; a 10 mg tablet taken for a 2.5 mg one is a
+        # fourfold overdose. Refused unless a clinician records a reason.
+        what = (
+            "10 mg methotrexate tablets for a child: use 2.5 mg tablets or an oral solution "
+            f"(2 or 2.5 mg/mL); 10 mg tablets have been taken in error for 2.5 mg "
+            f"({BSR_2017.cite()})"
+        )
+        if override:
+            run.warn(
+                "MTX_10MG_TABLETS_CHILD_OVERRIDDEN",
+                "formulation",
+                f"{what}. Override recorded with reason: {override!r}",
+                NPSA_2004,
+                overridable=True,
+            )
+        else:
+            run.hard(
+                "MTX_10MG_TABLETS_CHILD",
+                "formulation",
+                f"{what}; a clinician may override with a recorded reason",
+                NPSA_2004,
+                overridable=True,
+            )
+    elif Decimal(10) in strengths:
         run.warn(
             "MTX_10MG_TABLETS",
             "formulation",
@@ -812,16 +953,50 @@ def _check_dose(
             "A methotrexate overdose for a non-cancer indication is a Never Event",
             NHS_NEVER_EVENTS_2018,
         )
-    if patient.child and basis in (None, DoseBasis.FIXED) and not capped:
-        limit = paediatric_limit(drug, weight_kg=measured.weight_kg, bsa_m2=measured.bsa_m2)
-        if limit is not None and dose > limit.limit_mg:
-            run.warn(
-                "CHILD_ADULT_DOSE",
-                "dose_mg",
-                f"Child (age {patient.age_years}) on a fixed dose of {_fmt(dose)} mg, above the "
-                f"{limit.explanation}: was an adult dose used?",
-                limit.rule.source,
+    if patient.child and drug in (Drug.METHOTREXATE, Drug.MYCOPHENOLATE_MOFETIL) and not capped:
+        # Issue #15 item 1: the child's ceiling for the indication applies whatever the basis.
+        limit = paediatric_limit(
+            drug,
+            weight_kg=measured.weight_kg,
+            bsa_m2=measured.bsa_m2,
+            diagnosis=patient.diagnosis,
+        )
+        if limit is None:
+            rule = paediatric_rules(drug, patient.diagnosis)[0]
+            need = (
+                "height (BSA)"
+                if paediatric_needs(drug, patient.diagnosis) == "height_cm"
+                else "weight"
             )
+            run.warn(
+                "PAEDIATRIC_LIMIT_UNCHECKED",
+                "measurement",
+                f"No current {need} on record: the paediatric ceiling ({rule.description}) "
+                "could not be checked",
+                rule.source,
+            )
+        elif dose > limit.accepted_mg:
+            adult_dose = ": was an adult dose used?" if basis in (None, DoseBasis.FIXED) else ""
+            what = (
+                f"Child (age {patient.age_years}): {_fmt(dose)} mg is above the "
+                f"{limit.explanation}{adult_dose}"
+            )
+            if override:
+                run.warn(
+                    "PAEDIATRIC_MAX_OVERRIDDEN",
+                    "dose_mg",
+                    f"{what}. Override recorded with reason: {override!r}",
+                    limit.rule.source,
+                    overridable=True,
+                )
+            else:
+                run.hard(
+                    "PAEDIATRIC_MAX_EXCEEDED",
+                    "dose_mg",
+                    f"{what}; a clinician may override with a recorded reason",
+                    limit.rule.source,
+                    overridable=True,
+                )
     if amount is not None and basis in (DoseBasis.MG_PER_KG, DoseBasis.MG_PER_M2):
         factor = measured.weight_kg if basis is DoseBasis.MG_PER_KG else measured.bsa_m2
         if factor is not None:
@@ -927,3 +1102,243 @@ def _check_dose_change(run: _Run, drug: Drug, dose: Decimal, previous: object) -
             f"Threshold 50 %: {PROJECT_RULE.cite()}",
             source,
         )
+
+
+# --- issue #15: the reference guideline's treatment rules (REF §1) ---------------------------
+
+
+def _latest_iga(assessments: Sequence[Assessment], on: date | None = None) -> Assessment | None:
+    usable = [
+        a
+        for a in assessments
+        if isinstance(a.assessed_on, date) and (on is None or a.assessed_on <= on)
+    ]
+    return max(usable, key=lambda a: a.assessed_on, default=None)
+
+
+def _in_remission(latest: Assessment | None) -> bool:
+    return latest is not None and latest.iga <= IGA_REMISSION_MAX
+
+
+def _on_corticosteroid(others: Sequence[ActivePrescription]) -> Drug | None:
+    for o in others:
+        d = _quiet_code(Drug, o.drug)
+        if d in CORTICOSTEROIDS:
+            return d
+    return None
+
+
+def _liver_normalised(stop: LiverStop) -> tuple[bool, str]:
+    """Whether ALT/AST are back within the ULN since the confirmed rise: the latest of each
+    analyte measured since is at most its ULN, and at least one was measured."""
+    latest: dict[str, LiverValue] = {}
+    for v in stop.since:
+        if v.measured_on > stop.confirmed_on and (
+            v.analyte not in latest or v.measured_on >= latest[v.analyte].measured_on
+        ):
+            latest[v.analyte] = v
+    if not latest:
+        return False, "no ALT/AST result since"
+    high = [v for v in latest.values() if v.value > v.uln]
+    if high:
+        return False, "; ".join(
+            f"{v.analyte.upper()} {_fmt(v.value)} U/L on {v.measured_on.isoformat()} is still "
+            f"above its ULN {_fmt(v.uln)}"
+            for v in sorted(high, key=lambda v: v.analyte)
+        )
+    return True, ", ".join(
+        f"{v.analyte.upper()} {_fmt(v.value)} U/L on {v.measured_on.isoformat()}"
+        for v in sorted(latest.values(), key=lambda v: v.analyte)
+    )
+
+
+def _check_treatment_rules(
+    run: _Run,
+    draft: PrescriptionDraft,
+    patient: _Patient,
+    drug: Drug,
+    dose: Decimal,
+    frequency: Frequency | None,
+    weekday: Weekday | None,
+    measured: _Measured,
+) -> None:
+    ctx = patient.ctx
+    change = (draft.change or "").strip().lower() or None
+    if drug is Drug.METHOTREXATE and change in _STARTS and ctx.liver_stop is not None:
+        stop = ctx.liver_stop
+        normal, detail = _liver_normalised(stop)
+        lower = stop.dose_mg is not None and dose < stop.dose_mg
+        if not (normal and lower):
+            then = "unknown" if stop.dose_mg is None else f"{_fmt(stop.dose_mg)} mg/week"
+            problems = []
+            if not normal:
+                problems.append(f"ALT/AST have not normalised ({detail})")
+            if not lower:
+                problems.append(f"{_fmt(dose)} mg/week is not lower than the dose then ({then})")
+            run.warn(
+                "MTX_RESTART_AFTER_LIVER_STOP",
+                "dose_mg",
+                f"ALT/AST were confirmed above 3× ULN on {stop.confirmed_on.isoformat()}: "
+                "methotrexate is stopped and may be restarted at a LOWER dose once values "
+                f"normalise: {'; '.join(problems)} ({EULAR_3E_2009.cite()})",
+                REFERENCE_GUIDELINE_2025,
+            )
+    if (
+        drug is Drug.METHOTREXATE
+        and change == "start"
+        and patient.diagnosis in DERMATOMYOSITIS_DIAGNOSES
+        and not _in_remission(_latest_iga(ctx.assessments, ctx.today))
+        and _on_corticosteroid(ctx.other_prescriptions) is None
+    ):
+        run.warn(
+            "MTX_DERMATOMYOSITIS_NO_CORTICOSTEROID",
+            "drug",
+            "Active dermatomyositis: methotrexate is started as combination therapy initially, "
+            "with prednisone/prednisolone 0.5–1 mg/kg/day; no corticosteroid is prescribed",
+            REFERENCE_GUIDELINE_2025,
+        )
+    if (
+        drug is Drug.MYCOPHENOLATE_MOFETIL
+        and change == "start"
+        and ctx.first_course
+        and not patient.child
+        and dose > MMF_START_MG
+    ):
+        run.warn(
+            "MMF_START_ABOVE_500",
+            "dose_mg",
+            f"A first mycophenolate course starts at 500 mg twice daily and is titrated (to "
+            f"1000–1500 mg twice daily); {_fmt(dose)} mg twice daily is above the start dose",
+            REFERENCE_GUIDELINE_2025,
+        )
+    if drug in CORTICOSTEROIDS and measured.weight_kg is not None:
+        per_day = dose * (2 if frequency is Frequency.TWICE_DAILY else 1)
+        most = CORTICOSTEROID_MAX_MG_PER_KG_DAY * measured.weight_kg
+        if per_day > most:
+            run.warn(
+                "CORTICOSTEROID_ABOVE_1_MG_PER_KG",
+                "dose_mg",
+                f"{_fmt(per_day)} mg/day is above 1 mg/kg/day ({_fmt(most)} mg for "
+                f"{_fmt(measured.weight_kg)} kg): the reference dose is 0.5–1 mg/kg/day",
+                REFERENCE_GUIDELINE_2025,
+            )
+    if drug is Drug.FOLIC_ACID and frequency is Frequency.ONCE_DAILY:
+        mtx_days = [
+            _quiet_code(Weekday, o.weekday)
+            for o in ctx.other_prescriptions
+            if _quiet_code(Drug, o.drug) is Drug.METHOTREXATE
+        ]
+        day = next((d for d in mtx_days if d is not None), None)
+        which = f"({weekday_plural(day)})" if day is not None else ""
+        run.warn(
+            "FOLIC_ACID_DAILY_SKIP_MTX_DAY",
+            "frequency",
+            f"Daily folic acid: take it every day EXCEPT the methotrexate day {which}; write "
+            f"that on the prescription ({EULAR_3E_2009.cite()})".replace(" )", ")"),
+            BSR_2017,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopDraft:
+    """Stopping a treatment (issue #15): which drug, when, why, and when its course began."""
+
+    drug: Drug | str
+    stop_date: date
+    end_reason: str | None = None  # TreatmentEndReason code
+    course_start: date | None = None  # the first start of this treatment chain
+
+
+def _add_months(day: date, months: int) -> date:
+    y, m = divmod(day.month - 1 + months, 12)
+    year, month = day.year + y, m + 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def improvement_date(
+    assessments: Sequence[Assessment], course_start: date | None, until: date
+) -> date | None:
+    """The first date after ``course_start`` (and up to ``until``) with improvement: an IGA at
+    least 2 below the baseline (the latest on or before the start, else the first after it), or
+    remission (IGA 0/1). REF §1, §7."""
+    rows = sorted(
+        (a for a in assessments if isinstance(a.assessed_on, date) and a.assessed_on <= until),
+        key=lambda a: a.assessed_on,
+    )
+    if not rows:
+        return None
+    before = [a for a in rows if course_start is None or a.assessed_on <= course_start]
+    baseline = before[-1] if before else rows[0]
+    for a in rows:
+        if a.assessed_on <= baseline.assessed_on:
+            continue
+        if a.iga <= IGA_REMISSION_MAX or baseline.iga - a.iga >= IGA_IMPROVEMENT_DROP:
+            return a.assessed_on
+    return None
+
+
+def check_stop(draft: StopDraft, ctx: PatientContext) -> list[CheckResult]:
+    """WARNINGs when stopping a treatment goes against the reference guideline (REF §1):
+
+    - mycophenolate stopped while a corticosteroid is current, or with the last IGA not in
+      remission (IGA 0/1) or none recorded ("never stop it while the patient is still on
+      corticosteroids or has active disease");
+    - methotrexate stopped within 12 months of improvement (an IGA drop of >= 2, or remission:
+      IGA 0/1 or a stop for remission) ("maintained at least 12 months after improvement").
+
+    A stop for an adverse event raises none of them: harm is a reason to stop whatever the rule.
+    Never raises: unknown codes give no warning.
+    """
+    run = _Run()
+    drug = _quiet_code(Drug, draft.drug)
+    if drug is None or not isinstance(draft.stop_date, date):
+        return []
+    reason = (draft.end_reason or "").strip().lower()
+    if reason == "adverse_event":
+        return []
+    if drug is Drug.MYCOPHENOLATE_MOFETIL:
+        steroid = _on_corticosteroid(ctx.other_prescriptions)
+        if steroid is not None:
+            run.warn(
+                "MMF_STOP_ON_CORTICOSTEROID",
+                "status",
+                f"Mycophenolate is stopped while {steroid.value} is current: never stop it "
+                "while the patient is still on corticosteroids; consider withdrawal only after a "
+                "year of remission off corticosteroids",
+                REFERENCE_GUIDELINE_2025,
+            )
+        latest = _latest_iga(ctx.assessments, draft.stop_date)
+        if not _in_remission(latest):
+            what = (
+                "no IGA is recorded, so remission is not documented"
+                if latest is None
+                else f"the last IGA is {latest.iga} ({latest.assessed_on.isoformat()}), not "
+                "remission (0/1)"
+            )
+            run.warn(
+                "MMF_STOP_ACTIVE_DISEASE",
+                "status",
+                f"Mycophenolate is stopped but {what}: never stop it while the disease is active",
+                REFERENCE_GUIDELINE_2025,
+            )
+    elif drug is Drug.METHOTREXATE:
+        improved = improvement_date(ctx.assessments, draft.course_start, draft.stop_date)
+        if reason == "remission" and improved is None:
+            improved = draft.stop_date
+        if improved is not None:
+            keep_until = _add_months(improved, MTX_KEEP_MONTHS_AFTER_IMPROVEMENT)
+            if draft.stop_date < keep_until:
+                run.warn(
+                    "MTX_STOP_WITHIN_12_MONTHS_OF_IMPROVEMENT",
+                    "status",
+                    f"Methotrexate is stopped {(draft.stop_date - improved).days} days after "
+                    f"improvement ({improved.isoformat()}): it is kept at least 12 months after "
+                    f"improvement before tapering (until {keep_until.isoformat()})",
+                    REFERENCE_GUIDELINE_2025,
+                )
+    return run.results

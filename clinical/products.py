@@ -30,8 +30,8 @@ Public API (stable, called by the Django layer):
 - ``is_deliverable(product, dose_mg, *, pen_strengths_mg=None) -> bool``
 - ``CAP_RULES: tuple[DoseCapRule, ...]`` and ``applicable_cap(drug, *, diagnosis, age_years,
   weight_kg, bsa_m2, gfr) -> AppliedCap | None``
-- ``PAEDIATRIC_LIMITS`` and ``paediatric_limit(drug, *, weight_kg, bsa_m2) -> AppliedLimit | None``
-  (WARNING-level weight-based maxima for children on a fixed dose)
+- ``PAEDIATRIC_LIMITS`` and ``paediatric_limit(drug, *, weight_kg, bsa_m2, diagnosis=None)
+  -> AppliedLimit | None`` (per-indication ceilings for children, issue #15)
 - ``MTX_ABSOLUTE_MAX_MG_PER_WEEK`` — above this no override is accepted.
 """
 
@@ -106,6 +106,16 @@ CELLCEPT_LABEL = Source(
 )
 NHS_DG_MMF = Source(
     "NHS Dumfries & Galloway mycophenolate mofetil protocol", 2025, "REF §4 mycophenolate"
+)
+# Issue #15: corticosteroids as companion drugs. REF §1 gives the dose (prednisone 0.5–1 mg/kg/day
+# with methotrexate for dermatomyositis) but lists no products; the rows below are the common
+# strengths (prednisolone 1 mg and 5 mg tablets, 5 mg/5 mL = 1 mg/mL oral solution; prednisone
+# 1 mg and 5 mg tablets), to check against the clinic's formulary.
+CORTICOSTEROID_PRODUCTS = Source(
+    "Prednisolone / prednisone tablets and oral solution (common strengths; not listed in REF)",
+    2025,
+    "REF §1 dose; product strengths from the national formulary",
+    verified=False,
 )
 EU_INJECTABLE_SMPC = Source(
     "EU SmPC, methotrexate solution for injection (renal dose adjustment)",
@@ -184,6 +194,7 @@ def _p(
 
 
 _MTX, _MMF, _FA = Drug.METHOTREXATE, Drug.MYCOPHENOLATE_MOFETIL, Drug.FOLIC_ACID
+_PRED, _PREDNISONE = Drug.PREDNISOLONE, Drug.PREDNISONE
 _T, _C, _S, _SU, _PEN = (
     ProductKind.TABLET,
     ProductKind.CAPSULE,
@@ -239,6 +250,51 @@ PRODUCTS: Mapping[Formulation, Product] = MappingProxyType(
             ),
             _p(Formulation.FOLIC_ACID_TABLET_1MG, _FA, _T, "1", _O, "1 mg tablet", BSR_2017),
             _p(Formulation.FOLIC_ACID_TABLET_5MG, _FA, _T, "5", _O, "5 mg tablet", BSR_2017),
+            _p(
+                Formulation.PREDNISOLONE_TABLET_1MG,
+                _PRED,
+                _T,
+                "1",
+                _O,
+                "prednisolone 1 mg tablet",
+                CORTICOSTEROID_PRODUCTS,
+            ),
+            _p(
+                Formulation.PREDNISOLONE_TABLET_5MG,
+                _PRED,
+                _T,
+                "5",
+                _O,
+                "prednisolone 5 mg tablet",
+                CORTICOSTEROID_PRODUCTS,
+            ),
+            _p(
+                Formulation.PREDNISOLONE_SOLUTION_1MG_ML,
+                _PRED,
+                _S,
+                "1",
+                _O,
+                "prednisolone 1 mg/mL oral solution",
+                CORTICOSTEROID_PRODUCTS,
+            ),
+            _p(
+                Formulation.PREDNISONE_TABLET_1MG,
+                _PREDNISONE,
+                _T,
+                "1",
+                _O,
+                "prednisone 1 mg tablet",
+                CORTICOSTEROID_PRODUCTS,
+            ),
+            _p(
+                Formulation.PREDNISONE_TABLET_5MG,
+                _PREDNISONE,
+                _T,
+                "5",
+                _O,
+                "prednisone 5 mg tablet",
+                CORTICOSTEROID_PRODUCTS,
+            ),
         ]
     )
 )
@@ -254,6 +310,8 @@ DEFAULT_FORMULATION: Mapping[tuple[Drug, Route], Formulation] = MappingProxyType
         (Drug.METHOTREXATE, Route.SUBCUTANEOUS): Formulation.SC_PEN,
         (Drug.MYCOPHENOLATE_MOFETIL, Route.ORAL): Formulation.CAPSULE_250MG,
         (Drug.FOLIC_ACID, Route.ORAL): Formulation.FOLIC_ACID_TABLET_5MG,
+        (Drug.PREDNISOLONE, Route.ORAL): Formulation.PREDNISOLONE_TABLET_5MG,
+        (Drug.PREDNISONE, Route.ORAL): Formulation.PREDNISONE_TABLET_5MG,
     }
 )
 
@@ -547,14 +605,17 @@ def applicable_cap(
 
 
 # --------------------------------------------------------------------------------------------
-# Paediatric weight-based maxima (WARNING level)
+# Paediatric ceilings (issue #15: a HARD STOP a clinician may override with a recorded reason)
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class PaediatricLimit:
-    """A weight- or BSA-based maximum for a child's dose, checked when a fixed (adult-style) dose
-    is prescribed to a child. WARNING level: where a hard cap also exists it is in CAP_RULES."""
+    """A per-kg or per-m² ceiling for a child's dose, whatever basis the dose was stated in
+    (issue #15 item 1; REF §4). Every indication has one: the rows for its diagnoses, else the
+    ``fallback`` row of the drug. The ceiling is the smallest of the row's limits that can be
+    computed; ``tolerance`` lets a dose rounded to the nearest giveable amount sit just above a
+    target dose (mycophenolate's 600 mg/m² is the label dose, not a maximum)."""
 
     code: str
     drug: Drug
@@ -562,21 +623,69 @@ class PaediatricLimit:
     source: Source
     max_mg_per_kg: Decimal | None = None
     max_mg_per_m2: Decimal | None = None
+    diagnoses: frozenset[Diagnosis] = frozenset()
+    fallback: bool = False
+    tolerance: Decimal = Decimal(0)  # fraction above the limit still accepted (rounding)
 
+
+DERMATOMYOSITIS_DIAGNOSES: frozenset[Diagnosis] = frozenset(
+    {
+        Diagnosis.JUVENILE_DERMATOMYOSITIS,
+        Diagnosis.DERMATOMYOSITIS,
+        Diagnosis.AMYOPATHIC_DERMATOMYOSITIS,
+    }
+)
+
+# A per-m² ceiling accepts up to 10 % above it: BSA formulas differ by up to 5–10 % for the same
+# child (REF §5), and the nearest giveable dose may sit just above the limit. Project rule.
+_BSA_TOLERANCE = Decimal("0.10")
 
 PAEDIATRIC_LIMITS: tuple[PaediatricLimit, ...] = (
     PaediatricLimit(
+        code="MTX_PAED_SKIN",
+        drug=Drug.METHOTREXATE,
+        description="child with skin disease: methotrexate at most 1 mg/kg once weekly",
+        max_mg_per_kg=Decimal(1),
+        diagnoses=SKIN_DISEASES,
+        source=SIEGFRIED_2023,
+    ),
+    PaediatricLimit(
+        code="MTX_PAED_JDM",
+        drug=Drug.METHOTREXATE,
+        description="child with dermatomyositis: methotrexate 15–20 mg/m² once weekly, at most "
+        "20 mg/m²",
+        max_mg_per_m2=Decimal(20),
+        diagnoses=DERMATOMYOSITIS_DIAGNOSES,
+        source=SHARE_2017,
+        tolerance=_BSA_TOLERANCE,
+    ),
+    PaediatricLimit(
+        code="MTX_PAED_JIA",
+        drug=Drug.METHOTREXATE,
+        description="child with JIA: methotrexate up to 15–20 mg/m² once weekly (parenteral), at "
+        "most 20 mg/m²",
+        max_mg_per_m2=Decimal(20),
+        diagnoses=frozenset({Diagnosis.JIA}),
+        source=NIEHUES_2006,
+        tolerance=_BSA_TOLERANCE,
+    ),
+    PaediatricLimit(
         code="MTX_PAED_MG_PER_KG",
         drug=Drug.METHOTREXATE,
-        description="paediatric methotrexate maximum 1 mg/kg once weekly",
+        description="child, any other indication: paediatric methotrexate maximum 1 mg/kg once "
+        "weekly",
         max_mg_per_kg=Decimal(1),
+        fallback=True,
         source=SIEGFRIED_2023,
     ),
     PaediatricLimit(
         code="MMF_PAED_MG_PER_M2",
         drug=Drug.MYCOPHENOLATE_MOFETIL,
-        description="paediatric mycophenolate dose 600 mg/m² twice daily",
+        description="child: mycophenolate 600 mg/m² twice daily (the nearest giveable dose, up to "
+        "10 % above)",
         max_mg_per_m2=Decimal(600),
+        fallback=True,
+        tolerance=_BSA_TOLERANCE,
         source=CELLCEPT_LABEL,
     ),
 )
@@ -584,25 +693,63 @@ PAEDIATRIC_LIMITS: tuple[PaediatricLimit, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class AppliedLimit:
-    limit_mg: Decimal
+    limit_mg: Decimal  # the limit itself (e.g. 20 mg/m² × BSA)
     rule: PaediatricLimit
     explanation: str
 
+    @property
+    def accepted_mg(self) -> Decimal:
+        """The highest dose accepted without an override (the limit plus its tolerance)."""
+        return self.limit_mg * (1 + self.rule.tolerance)
+
+
+def paediatric_rules(drug: Drug, diagnosis: Diagnosis | None = None) -> list[PaediatricLimit]:
+    """The paediatric rows for ``drug`` and ``diagnosis`` (its own rows, else the fallback)."""
+    own = [r for r in PAEDIATRIC_LIMITS if r.drug == drug]
+    if diagnosis is not None:
+        specific = [r for r in own if not r.fallback and diagnosis in r.diagnoses]
+        if specific:
+            return specific
+    return [r for r in own if r.fallback]
+
 
 def paediatric_limit(
-    drug: Drug, *, weight_kg: Decimal | None, bsa_m2: Decimal | None
+    drug: Drug,
+    *,
+    weight_kg: Decimal | None,
+    bsa_m2: Decimal | None,
+    diagnosis: Diagnosis | None = None,
 ) -> AppliedLimit | None:
-    """The paediatric maximum for ``drug`` (per week for MTX, per administration for MMF), or
-    ``None`` when there is none or the weight/BSA it needs is unknown."""
-    for rule in PAEDIATRIC_LIMITS:
-        if rule.drug != drug:
-            continue
+    """The paediatric ceiling for ``drug`` (per week for MTX, per administration for MMF) for a
+    child with ``diagnosis`` (``None``: the drug's fallback row), or ``None`` when there is none
+    or the weight/BSA it needs is unknown."""
+    best: AppliedLimit | None = None
+    for rule in paediatric_rules(drug, diagnosis):
+        found: list[tuple[Decimal, str]] = []
         if rule.max_mg_per_kg is not None and weight_kg is not None:
             value = rule.max_mg_per_kg * weight_kg
-            text = f"{_fmt(rule.max_mg_per_kg)} mg/kg × {_fmt(weight_kg)} kg = {_fmt(value)} mg"
-            return AppliedLimit(value, rule, f"{rule.description}: {text} [{rule.source.cite()}]")
+            found.append(
+                (
+                    value,
+                    f"{_fmt(rule.max_mg_per_kg)} mg/kg × {_fmt(weight_kg)} kg = {_fmt(value)} mg",
+                )
+            )
         if rule.max_mg_per_m2 is not None and bsa_m2 is not None:
             value = rule.max_mg_per_m2 * bsa_m2
-            text = f"{_fmt(rule.max_mg_per_m2)} mg/m² × {_fmt(bsa_m2)} m² = {_fmt(value)} mg"
-            return AppliedLimit(value, rule, f"{rule.description}: {text} [{rule.source.cite()}]")
-    return None
+            found.append(
+                (value, f"{_fmt(rule.max_mg_per_m2)} mg/m² × {_fmt(bsa_m2)} m² = {_fmt(value)} mg")
+            )
+        for value, text in found:
+            if best is None or value < best.limit_mg:
+                best = AppliedLimit(
+                    value, rule, f"{rule.description}: {text} [{rule.source.cite()}]"
+                )
+    return best
+
+
+def paediatric_needs(drug: Drug, diagnosis: Diagnosis | None = None) -> str:
+    """What the paediatric ceiling needs, in words (for 'could not be checked' messages)."""
+    rules = paediatric_rules(drug, diagnosis)
+    if any(r.max_mg_per_m2 is not None for r in rules):
+        return "height_cm"
+    return "weight_kg"

@@ -455,6 +455,7 @@ class PrescriptionStartForm(forms.ModelForm):
                     formulation=data.get("formulation") or "",
                     route=data.get("route") or "",
                     weekday=data.get("weekday") or "",
+                    override_reason=data.get("override_reason") or "",  # issue #15
                 )
                 data["dose_mg"] = self.calculation.final_dose_mg
             self.check_warnings = prescription_preview(**self.service_kwargs(data))

@@ -44,7 +44,12 @@ BSA_FORMULA = choices(
 )
 DOSE_BASIS = choices(
     codes.DoseBasis,
-    {"mg_per_m2": "mg/m²/week (or per dose for MMF)", "mg_per_kg": "mg/kg/week", "fixed": "Fixed"},
+    {
+        # issue #15: corticosteroids are dosed per day
+        "mg_per_m2": "mg/m²/week (per dose for MMF, per day for corticosteroids)",
+        "mg_per_kg": "mg/kg/week (per day for corticosteroids)",
+        "fixed": "Fixed",
+    },
 )
 ANALYTE = choices(
     codes.Analyte,

@@ -39,7 +39,76 @@ def current_prescriptions(patient: Patient) -> list[Prescription]:
     )
 
 
-def _context(patient: Patient, *, previous: Prescription | None, today: date):
+def _assessments(patient: Patient):
+    from clinical.prescription_checks import Assessment
+
+    return tuple(Assessment(a.assessed_on, a.iga) for a in patient.assessments.all())
+
+
+def _liver_stop(patient: Patient):
+    """The latest confirmed ALT/AST > 3× ULN (issue #15 item 8): its date, the methotrexate dose
+    then, and every ALT/AST since with the ULN it is read against (the lab's range, else the
+    protocol's configured default for age and sex, as the lab rules do)."""
+    from clinical.prescription_checks import LiverStop, LiverValue
+    from clinical.protocols import default_uln
+    from clinical.units import conversion_factor
+    from schedules.models import Alert
+    from schedules.services import protocol_for
+
+    alert = (
+        Alert.objects.filter(
+            patient=patient, rule="LIVER_GT_3X_ULN_CONFIRMED", lab_result__isnull=False
+        )
+        .exclude(status=Alert.Status.SUPERSEDED)
+        .select_related("lab_result")
+        .order_by("-lab_result__collected_at", "-id")
+        .first()
+    )
+    if alert is None:
+        return None
+    tz = patient.clinic.tz
+    confirmed_at = alert.lab_result.collected_at
+    confirmed_on = confirmed_at.astimezone(tz).date()
+    then = (
+        Prescription.objects.filter(
+            patient=patient,
+            drug=codes.Drug.METHOTREXATE.value,
+            status=codes.PrescriptionStatus.ACTIVE.value,
+            start_date__lte=confirmed_on,
+        )
+        .order_by("-start_date", "-id")
+        .first()
+    )
+    thresholds = protocol_for(patient, codes.Drug.METHOTREXATE, None).thresholds
+    since = []
+    for r in LabResult.objects.filter(
+        patient=patient,
+        analyte__in=(codes.Analyte.ALT.value, codes.Analyte.AST.value),
+        evaluable=True,
+        collected_at__gt=confirmed_at,
+    ).order_by("collected_at"):
+        on = r.collected_at.astimezone(tz).date()
+        factor = conversion_factor(codes.Analyte(r.analyte), r.reported_unit)
+        if r.reference_high is not None and factor is not None and r.reference_high > 0:
+            uln = r.reference_high * factor
+        else:
+            age = (on.year - patient.birth_date.year) - (
+                (on.month, on.day) < (patient.birth_date.month, patient.birth_date.day)
+            )
+            uln = default_uln(
+                thresholds, codes.Analyte(r.analyte), codes.Sex(patient.sex), age
+            ).value
+        since.append(LiverValue(r.analyte, on, r.value, uln))
+    return LiverStop(
+        confirmed_on=confirmed_on,
+        dose_mg=then.dose_mg if then is not None else None,
+        since=tuple(since),
+    )
+
+
+def _context(
+    patient: Patient, *, previous: Prescription | None, today: date, row: Prescription | None = None
+):
     """What the checks need to know about the patient, read from the database."""
     from clinical.prescription_checks import (
         ActivePrescription,
@@ -83,6 +152,21 @@ def _context(patient: Patient, *, previous: Prescription | None, today: date):
         measurement_max_age_days=clinic.measurement_max_age_days,
         measurement_max_age_days_under_2=clinic.measurement_max_age_days_under_2,
         bsa_formula=codes.BSAFormula(clinic.bsa_formula),
+        # issue #15
+        assessments=_assessments(patient),
+        liver_stop=(
+            _liver_stop(patient)
+            if row is not None
+            and row.drug == codes.Drug.METHOTREXATE.value
+            and row.change in (Prescription.Change.START, Prescription.Change.RESTART)
+            else None
+        ),
+        first_course=(
+            row is not None
+            and not Prescription.objects.filter(patient=patient, drug=row.drug)
+            .exclude(pk=row.pk)
+            .exists()
+        ),
     )
 
 
@@ -103,8 +187,9 @@ def _check(row: Prescription, *, previous: Prescription | None) -> list[CheckRes
         basis=row.basis or None,
         amount=row.basis_amount,
         override_reason=(row.override_reason or "").strip() or None,
+        change=row.change,
     )
-    ctx = _context(row.patient, previous=previous, today=row.patient.clinic.today())
+    ctx = _context(row.patient, previous=previous, today=row.patient.clinic.today(), row=row)
     results = check_prescription(draft, ctx)
     stops = hard_stops(results)
     if stops:
@@ -237,12 +322,19 @@ def dose_from_basis(
     route: str = "",
     weekday: str = "",
     on_date: date | None = None,
+    override_reason: str = "",
 ):
-    """The calculator on the patient's latest measurement (`clinical.dosing.calculate_dose`)."""
+    """The calculator on the patient's latest measurement (`clinical.dosing.calculate_dose`),
+    and latest eGFR (issue #15 item 5: the renal rules apply to the calculation too)."""
     from clinical.dosing import DoseRequest, calculate_dose
     from clinical.types import ClinicalInputError
 
     latest = patient.measurements.order_by("-measured_on", "-id").first()
+    renal = (
+        LabResult.objects.filter(patient=patient, analyte=codes.Analyte.EGFR.value, evaluable=True)
+        .order_by("-collected_at")
+        .first()
+    )
     if latest is None and basis != codes.DoseBasis.FIXED.value:
         raise ValidationError(
             {"basis": "needs a weight (and height) measurement: record one first."}
@@ -264,6 +356,8 @@ def dose_from_basis(
                 formulation=formulation or None,
                 weekday=weekday or None,
                 route=route or None,
+                egfr=renal.value if renal is not None else None,
+                override_reason=override_reason or None,
             )
         )
     except ClinicalInputError as exc:
@@ -443,7 +537,26 @@ def prescription_stop(
         end_reason=end_reason,
         end_date=effective_date,
     )
-    return _save(row, _validated(row, previous=prescription))
+    warnings = _validated(row, previous=prescription) + _stop_warnings(row)
+    return _save(row, warnings)
+
+
+def _stop_warnings(row: Prescription) -> list[CheckResult]:
+    """The reference guideline's stopping rules (issue #15 item 12, REF §1): warnings only."""
+    from clinical.prescription_checks import StopDraft, check_stop
+
+    chain = row.supersedes.chain() if row.supersedes_id else []
+    starts = [p.start_date for p in chain if p.change == Prescription.Change.START]
+    ctx = _context(row.patient, previous=row.supersedes, today=row.patient.clinic.today())
+    return check_stop(
+        StopDraft(
+            drug=row.drug,
+            stop_date=row.start_date,
+            end_reason=row.end_reason or None,
+            course_start=min(starts) if starts else None,
+        ),
+        ctx,
+    )
 
 
 def _user(user):

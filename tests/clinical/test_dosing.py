@@ -209,8 +209,18 @@ def test_one_tablet_is_written_in_the_singular():
     ],
 )
 def test_tablet_rounding_nearest_ties_down_and_flags_changes_over_10_percent(amount, final, warned):
+    # issue #15 changed this test: it used a toddler; a child's dose moved by more than 10 % is
+    # now refused (see test_a_child_dose_is_never_rounded_by_more_than_10_percent), so the
+    # rounding warning is tested on an adult.
     calc = calculate_dose(
-        mtx(basis=DoseBasis.FIXED, amount=amount, indication=Diagnosis.JIA, weight_kg=D(12.5))
+        mtx(
+            basis=DoseBasis.FIXED,
+            amount=amount,
+            indication=Diagnosis.RHEUMATOID_ARTHRITIS,
+            weight_kg=D(70),
+            height_cm=D(170),
+            birth_date=ADULT,
+        )
     )
     assert calc.final_dose_mg == final
     assert ("ROUNDING_CHANGED_DOSE" in codes(calc)) is warned
@@ -246,14 +256,18 @@ def test_when_the_cap_is_below_one_tablet_the_tablet_is_refused():
     assert "DOSE_CAPPED" in codes(calc)
 
 
-def test_the_infant_ref_worked_value_with_rounding_warning():
-    calc = calculate_dose(
-        mtx(weight_kg=D("3.5"), height_cm=D(50), birth_date=INFANT, formula=BSAFormula.HAYCOCK)
-    )
+def test_the_infant_ref_worked_value_is_refused_on_tablets_and_given_as_solution():
+    # issue #15 changed this test: 2.5 mg tablets (−25.6 %) were accepted with a warning; a
+    # child's dose moved by more than 10 % is now refused, naming the products that can give it.
+    req = mtx(weight_kg=D("3.5"), height_cm=D(50), birth_date=INFANT, formula=BSAFormula.HAYCOCK)
+    with pytest.raises(ClinicalInputError) as exc:
+        calculate_dose(req)
+    assert exc.value.field == "formulation"
+    assert "-25.6 %" in exc.value.reason and "oral_solution_2.5mg_ml" in exc.value.reason
+    calc = calculate_dose(dataclasses.replace(req, formulation=Formulation.ORAL_SOLUTION_2MG_ML))
     assert calc.bsa.value_m2 == D("0.224")
     assert calc.raw_dose_mg == D("3.360")
-    assert calc.final_dose_mg == D("2.5")
-    assert "ROUNDING_CHANGED_DOSE" in codes(calc)  # −25.6 %
+    assert calc.final_dose_mg == D("3.4")
 
 
 def test_dubois_in_an_infant_is_flagged():
@@ -300,36 +314,45 @@ def test_pens_deliver_one_stocked_strength(pens, final):
 
 
 @pytest.mark.parametrize(
-    ("weight", "formulation", "final"),
+    ("weight", "birth", "formulation", "final"),
     [
-        # 1 mg/kg × 12.4 kg = 12.4 mg: the nearest tablet dose 12.5 mg would cross it → 10 mg
-        (D("12.4"), Formulation.TABLET_2_5MG, D(10)),
+        # 1 mg/kg × 24.9 kg = 24.9 mg: the nearest tablet dose 25 mg would cross it → 22.5 mg
+        # (issue #15 changed this case: 12.4 kg → 10 mg is −19 %, now refused for a child)
+        (D("24.9"), date(2017, 1, 1), Formulation.TABLET_2_5MG, D("22.5")),
         # 12.35 mg: nearest 0.1 mL of 2 mg/mL is 12.4 mg, above 12.35 → 12.2 mg
-        (D("12.35"), Formulation.ORAL_SOLUTION_2MG_ML, D("12.2")),
+        (D("12.35"), TODDLER, Formulation.ORAL_SOLUTION_2MG_ML, D("12.2")),
     ],
 )
-def test_rounding_never_lifts_a_child_dose_past_1_mg_per_kg(weight, formulation, final):
+def test_rounding_never_lifts_a_child_dose_past_1_mg_per_kg(weight, birth, formulation, final):
+    # issue #15 changed this test: JIA now has its own 20 mg/m² ceiling, so the 1 mg/kg
+    # paediatric maximum is tested with "other"; the rounding text says "paediatric ceiling".
     calc = calculate_dose(
         mtx(
             basis=DoseBasis.FIXED,
             amount=weight,  # exactly 1 mg/kg
             weight_kg=weight,
-            indication=Diagnosis.JIA,  # cap 25 mg: only the paediatric maximum binds
+            height_cm=None,
+            birth_date=birth,
+            indication=Diagnosis.OTHER,  # cap 25 mg: only the paediatric maximum binds
             formulation=formulation,
         )
     )
     assert calc.cap_mg == D(25)
     assert calc.final_dose_mg == final
-    assert "paediatric maximum" in calc.rounding_rule
+    assert "paediatric ceiling" in calc.rounding_rule
     assert "PAEDIATRIC_MAX_EXCEEDED" not in codes(calc)
 
 
-def test_a_child_dose_asked_above_1_mg_per_kg_is_flagged():
-    over = calculate_dose(
-        mtx(basis=DoseBasis.FIXED, amount=D(15), indication=Diagnosis.JIA, weight_kg=D("12.5"))
-    )
-    assert over.final_dose_mg == D(15)  # under the 25 mg cap, but above 1 mg/kg
+def test_a_child_dose_asked_above_1_mg_per_kg_is_reduced_unless_overridden():
+    # issue #15 changed this test: above the paediatric ceiling the dose was only flagged; it is
+    # now reduced to the ceiling (like a cap) unless a clinician records an override reason.
+    req = mtx(basis=DoseBasis.FIXED, amount=D(15), indication=Diagnosis.OTHER, weight_kg=D("12.5"))
+    over = calculate_dose(req)
+    assert over.final_dose_mg == D("12.5")  # under the 25 mg cap, reduced to 1 mg/kg
     assert "PAEDIATRIC_MAX_EXCEEDED" in codes(over)
+    kept = calculate_dose(dataclasses.replace(req, override_reason="Refractory, MDT decision"))
+    assert kept.final_dose_mg == D(15)
+    assert "PAEDIATRIC_MAX_OVERRIDDEN" in codes(kept)
 
 
 def test_no_weekday_is_a_warning_and_the_text_asks_for_one():
@@ -380,7 +403,11 @@ def test_a_fixed_child_dose_without_a_weight_says_what_was_not_checked():
 
 
 def test_bsa_conveniences_for_serialisers():
-    calc = calculate_dose(mtx(formula=BSAFormula.HAYCOCK))
+    # issue #15 changed this test: on tablets 8.355 mg → 7.5 mg is −10.2 %, now refused for a
+    # child; the 2.5 mg/mL solution gives it.
+    calc = calculate_dose(
+        mtx(formula=BSAFormula.HAYCOCK, formulation=Formulation.ORAL_SOLUTION_2_5MG_ML)
+    )
     assert (calc.bsa_m2, calc.bsa_formula) == (D("0.557"), BSAFormula.HAYCOCK)
 
 
@@ -442,25 +469,29 @@ def test_child_mycophenolate_600_mg_m2_on_suspension():
     )
     assert calc.raw_dose_mg == D("331.8")  # 600 × 0.553
     assert calc.cap_mg == D(1000)  # 2 g/day
-    # 1.7 mL (340 mg) is nearer but above 600 mg/m²: never round past the paediatric maximum
-    assert calc.final_dose_mg == D(320)
-    assert calc.units == D("1.6")
-    assert calc.administration == "1.6 mL of 200 mg/mL oral suspension (320 mg) twice daily"
+    # issue #15 changed this test: 600 mg/m² is the label dose, so it is rounded to the NEAREST
+    # giveable dose (1.7 mL = 340 mg, +2.5 %), not down (was 1.6 mL = 320 mg).
+    assert calc.final_dose_mg == D(340)
+    assert calc.units == D("1.7")
+    assert calc.administration == "1.7 mL of 200 mg/mL oral suspension (340 mg) twice daily"
     assert calc.warnings == ()
 
 
-def test_child_mycophenolate_on_capsules_rounds_down_and_warns():
-    calc = calculate_dose(
-        mmf(
-            basis=DoseBasis.MG_PER_M2,
-            amount=D(600),
-            weight_kg=D("12.5"),
-            height_cm=D(88),
-            birth_date=TODDLER,
+def test_child_mycophenolate_on_capsules_is_refused_and_names_the_suspension():
+    # issue #15 changed this test: 250 mg capsules (−24.7 %) were accepted with a warning; a
+    # child's dose is never moved by more than 10 %: refused, naming the 200 mg/mL suspension.
+    with pytest.raises(ClinicalInputError) as exc:
+        calculate_dose(
+            mmf(
+                basis=DoseBasis.MG_PER_M2,
+                amount=D(600),
+                weight_kg=D("12.5"),
+                height_cm=D(88),
+                birth_date=TODDLER,
+            )
         )
-    )
-    assert calc.final_dose_mg == D(250)
-    assert "ROUNDING_CHANGED_DOSE" in codes(calc)  # −24.7 %
+    assert exc.value.field == "formulation"
+    assert "suspension_200mg_ml: 1.7 mL = 340 mg" in exc.value.reason
 
 
 def test_large_teenager_mycophenolate_is_capped_at_1_g_twice_daily():
@@ -580,6 +611,12 @@ def test_a_per_kg_cap_without_a_weight_is_reported_unchecked():
 def test_folic_acid_has_no_cap_and_children_have_paediatric_limits():
     assert applicable_cap(Drug.FOLIC_ACID, diagnosis=Diagnosis.OTHER, age_years=40) is None
     assert paediatric_limit(MTX, weight_kg=D(12), bsa_m2=None).limit_mg == D(12)
+    # issue #15: every indication has a child ceiling (JDM and JIA per m²)
+    jdm = paediatric_limit(
+        MTX, weight_kg=D(12), bsa_m2=D("0.5"), diagnosis=Diagnosis.JUVENILE_DERMATOMYOSITIS
+    )
+    assert (jdm.limit_mg, jdm.rule.code) == (D(10), "MTX_PAED_JDM")
+    assert paediatric_limit(MTX, weight_kg=D(12), bsa_m2=None, diagnosis=Diagnosis.JIA) is None
     assert paediatric_limit(MMF, weight_kg=D(12), bsa_m2=D("0.5")).limit_mg == D(300)
     assert paediatric_limit(MMF, weight_kg=D(12), bsa_m2=None) is None
 
@@ -679,12 +716,18 @@ def test_no_calculation_ever_exceeds_its_cap(req):
     try:
         calc = calculate_dose(req)
     except ClinicalInputError as exc:
-        # the only refusals for these plausible inputs: nothing deliverable
-        assert exc.field == "formulation"
+        # the only refusals for these plausible inputs: nothing deliverable (within 10 % for a
+        # child), or methotrexate below eGFR 30 (issue #15 changed this test: added egfr)
+        assert exc.field == "formulation" or (
+            exc.field == "egfr" and req.drug is MTX and req.egfr < 30
+        )
         return
     assert calc.cap_mg is not None
     assert 0 < calc.final_dose_mg <= calc.cap_mg
-    assert calc.capped_dose_mg == min(calc.raw_dose_mg, calc.cap_mg)
+    if "PAEDIATRIC_MAX_EXCEEDED" in codes(calc):  # issue #15: reduced to the child ceiling
+        assert calc.capped_dose_mg < min(calc.raw_dose_mg, calc.cap_mg)
+    else:
+        assert calc.capped_dose_mg == min(calc.raw_dose_mg, calc.cap_mg)
     assert is_deliverable(calc.product, calc.final_dose_mg, pen_strengths_mg=req.pen_strengths_mg)
     if calc.drug is MTX:
         assert calc.final_dose_mg <= 40  # the highest methotrexate cap of all (JDM)
@@ -692,11 +735,17 @@ def test_no_calculation_ever_exceeds_its_cap(req):
         assert calc.final_dose_mg <= 1500  # 3 g/day
         if calc.age_years < 18 or (req.egfr is not None and req.egfr < 25):
             assert calc.final_dose_mg <= 1000  # 2 g/day child; 1 g twice daily renal
-    if calc.age_years < 18:
-        limit = paediatric_limit(
-            calc.drug, weight_kg=req.weight_kg, bsa_m2=calc.bsa.value_m2 if calc.bsa else None
-        )
-        if limit is not None and calc.capped_dose_mg <= limit.limit_mg:
-            assert calc.final_dose_mg <= limit.limit_mg
     change = abs(calc.final_dose_mg - calc.capped_dose_mg) / calc.capped_dose_mg
+    if calc.age_years < 18:
+        # issue #15 changed this test: per-indication ceilings, reduced to unless overridden,
+        # and a child's dose never moved by more than 10 % by rounding.
+        limit = paediatric_limit(
+            calc.drug,
+            weight_kg=req.weight_kg,
+            bsa_m2=calc.bsa.value_m2 if calc.bsa else None,
+            diagnosis=calc.request.indication,
+        )
+        if limit is not None:
+            assert calc.final_dose_mg <= limit.accepted_mg
+        assert change <= D("0.1")
     assert ("ROUNDING_CHANGED_DOSE" in codes(calc)) is (change > D("0.1"))

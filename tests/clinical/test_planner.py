@@ -486,8 +486,10 @@ def test_shortened_maintenance_and_the_worked_example() -> None:
     e = pending(
         make(prescriptions=history, labs=blood(d("2026-03-02")), risk=frozenset({"diabetes"}))  # type: ignore[arg-type]
     )
+    # issue #15 changed this test: the diabetes reason now names the fibrosis risk (REF §1).
     assert e.explanation == (
-        "Routine draw (initiation phase, every 4–6 weeks; short end because of diabetes) "
+        "Routine draw (initiation phase, every 4–6 weeks; short end because of diabetes "
+        "(raises the risk of methotrexate liver fibrosis, REF §1)) "
         f"4 weeks after the blood taken on 2026-03-02 — {EULAR_CITE}."
     )
     assert window(e) == (d("2026-03-23"), d("2026-03-30"), d("2026-04-06"))

@@ -323,7 +323,7 @@ def test_juvenile_dermatomyositis_cap_is_40_mg(dose, stopped):
 def test_child_skin_disease_cap_is_1_mg_per_kg(dose, stopped):
     found = run(mtx(dose_mg=dose), toddler())
     assert ("DOSE_ABOVE_CAP" in found) is stopped
-    assert "CHILD_ADULT_DOSE" not in found  # the hard stop already says it
+    assert "PAEDIATRIC_MAX_EXCEEDED" not in found  # the hard stop already says it
     if stopped:
         assert "1 mg/kg" in found["DOSE_ABOVE_CAP"].message
         assert "Siegfried" in found["DOSE_ABOVE_CAP"].message
@@ -456,22 +456,29 @@ def test_mycophenolate_at_gfr_below_25_is_at_most_1_g_twice_daily(egfr, dose, st
 # --- children and dose changes ----------------------------------------------------------------
 
 
-def test_a_child_on_an_adult_fixed_methotrexate_dose_is_a_warning():
-    jia = toddler(diagnosis=Diagnosis.JIA)  # cap 25 mg; paediatric maximum 1 mg/kg = 12.5 mg
-    found = run(mtx(dose_mg=D(15)), jia)
-    assert set(found) == {"CHILD_ADULT_DOSE"}
-    assert found["CHILD_ADULT_DOSE"].level is CheckLevel.WARNING
-    assert "12.5 mg" in found["CHILD_ADULT_DOSE"].message
-    assert check_prescription(mtx(dose_mg=D("12.5")), jia) == []
-    # a weight-based basis is not "an adult fixed dose"
+def test_a_child_on_an_adult_fixed_methotrexate_dose_is_an_overridable_hard_stop():
+    # issue #15 changed this test: it was a CHILD_ADULT_DOSE warning for a fixed dose only; the
+    # child's ceiling is now a hard stop whatever the basis (with "other" the 1 mg/kg maximum).
+    other = toddler(diagnosis=Diagnosis.OTHER)  # cap 25 mg; paediatric maximum 1 mg/kg = 12.5 mg
+    found = run(mtx(dose_mg=D(15)), other)
+    assert set(found) == {"PAEDIATRIC_MAX_EXCEEDED"}
+    assert found["PAEDIATRIC_MAX_EXCEEDED"].level is CheckLevel.HARD_STOP
+    assert found["PAEDIATRIC_MAX_EXCEEDED"].overridable
+    assert "12.5 mg" in found["PAEDIATRIC_MAX_EXCEEDED"].message
+    assert "adult dose" in found["PAEDIATRIC_MAX_EXCEEDED"].message
+    assert check_prescription(mtx(dose_mg=D("12.5")), other) == []
+    # a weight-based basis is refused too (issue #15 item 1)
     weight_based = mtx(dose_mg=D(15), basis=DoseBasis.MG_PER_KG, amount=D("1.2"))
-    assert "CHILD_ADULT_DOSE" not in run(weight_based, jia)
+    assert "PAEDIATRIC_MAX_EXCEEDED" in stop_codes(weight_based, other)
+    overridden = run(dataclasses.replace(weight_based, override_reason="MDT decision"), other)
+    assert overridden["PAEDIATRIC_MAX_OVERRIDDEN"].level is CheckLevel.WARNING
 
 
-def test_a_child_on_an_adult_mycophenolate_dose_is_a_warning():
+def test_a_child_on_an_adult_mycophenolate_dose_is_a_hard_stop():
+    # issue #15 changed this test: a warning before; now an overridable hard stop.
     found = run(mmf(dose_mg=D(1000)), toddler())  # 600 mg/m² × 0.553 m² = 331.8 mg
-    assert set(found) == {"CHILD_ADULT_DOSE"}
-    assert "331.8 mg" in found["CHILD_ADULT_DOSE"].message
+    assert set(found) == {"PAEDIATRIC_MAX_EXCEEDED"}
+    assert "331.8 mg" in found["PAEDIATRIC_MAX_EXCEEDED"].message
 
 
 @pytest.mark.parametrize(

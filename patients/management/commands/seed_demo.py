@@ -209,6 +209,22 @@ class Command(BaseCommand):
         start = months_ago(t, 6)
         self._measure(p, start - timedelta(days=10), "68", "165")
         self._baseline_labs(p, start - timedelta(days=8))
+        # Issue #15: methotrexate for active dermatomyositis is combination therapy initially
+        # (REF §1: prednisone 0.5–1 mg/kg/day): prednisolone 0.5 mg/kg/day, 68 kg → 35 mg.
+        from patients.prescriptions import prescription_start
+
+        prescription_start(
+            patient=p,
+            drug="prednisolone",
+            dose_mg="35",
+            frequency="once_daily",
+            formulation="prednisolone_tablet_5mg",
+            start_date=start,
+            basis="mg_per_kg",
+            basis_amount="0.5",
+            reason="Active dermatomyositis: combination therapy with methotrexate.",
+            user=doc,
+        )
         self._mtx(
             p,
             doc,
