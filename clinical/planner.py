@@ -65,7 +65,11 @@ Behaviour (REF §1, §2; every number is protocol data, see ``clinical.protocols
   platelets, creatinine or eGFR). The next draw is planned from the latest covering draw (the
   date blood was actually taken, not the planned date) or from the latest early-phase restart
   (start, dose increase, restart after a hold, route change: per protocol), whichever is later.
-  A covering draw on or after the pending event's ``earliest`` completes it (late if after
+  A change that restarts the early phase never postpones the draw already pending (issue #15:
+  a dose increase once cancelled an overdue draw and booked the next one five weeks out): the
+  next draw is the earlier of the pending one (kept, overdue or not, with its key) and the
+  early-phase interval from the change. A covering draw on or after the pending event's
+  ``earliest`` completes it (late if after
   ``latest``); a covering draw before ``earliest`` does not complete it but re-anchors the
   schedule (the pending event is dropped and replaced). Window and target: see
   ``clinical.protocols`` (midpoint of a guideline range; the short end with any risk factor).
@@ -609,7 +613,12 @@ class _Planner:
                 if c.new_course:
                     courses.append((c.on, None))
                 held_since = None
-                pending = self.routine_event(episode, episode.anchor, on, None)
+                fresh = self.routine_event(episode, episode.anchor, on, None)
+                # A dose increase, restart or route change never postpones blood tests (issue
+                # #15): the next draw is the earlier of the one already due and the
+                # early-phase interval from the change.
+                if pending is None or fresh.target < pending.target:
+                    pending = fresh
             elif c.status is PrescriptionStatus.HELD and status is PrescriptionStatus.ACTIVE:
                 held_since = on
             elif c.status is PrescriptionStatus.ACTIVE:

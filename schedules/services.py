@@ -225,6 +225,23 @@ def build_plan(patient: Patient, today, data: PlanData | None = None) -> list:
         for a in data.alerts
         if a.status in Alert.ACTIVE_STATUSES and a.details.get("repeat_within_days") is not None
     ]
+    # issue #15: a finding superseded (e.g. by its confirmation) or resolved while its
+    # confirmatory repeat is still open is planned once more, so a repeat that was done is
+    # recorded as done; one not done is then cancelled as before.
+    open_repeats = {
+        e.key.rsplit("finding=", 1)[-1].split(":", 1)[0]
+        for e in data.events.values()
+        if e.kind == codes.EventKind.CONFIRMATORY.value
+        and e.status in MonitoringEvent.OPEN_STATUSES
+    }
+    lapsed = {
+        str(a.pk)
+        for a in data.alerts
+        if a.status not in Alert.ACTIVE_STATUSES
+        and a.details.get("repeat_within_days") is not None
+        and str(a.pk) in open_repeats
+    }
+    findings += [a for a in data.alerts if str(a.pk) in lapsed]
     risk = frozenset(codes.RiskFactor(r) for r in patient.risk_factors)
     heads = {r.pk for r in data.heads}
     events = []
@@ -249,19 +266,26 @@ def build_plan(patient: Patient, today, data: PlanData | None = None) -> list:
             for a in findings
             if a.details.get("repeat_within_days") and drug.value in a.details.get("drugs", [])
         )
+        planned = plan(
+            PlanInput(
+                protocol=protocol,
+                drug=drug,
+                today=today,
+                birth_date=patient.birth_date,
+                prescriptions=tuple(_episode(r) for r in mine),
+                labs=tuple(draws),
+                sex=codes.Sex(patient.sex),
+                risk_factors=risk,
+                open_findings=open_findings,
+            )
+        )
         events.extend(
-            plan(
-                PlanInput(
-                    protocol=protocol,
-                    drug=drug,
-                    today=today,
-                    birth_date=patient.birth_date,
-                    prescriptions=tuple(_episode(r) for r in mine),
-                    labs=tuple(draws),
-                    sex=codes.Sex(patient.sex),
-                    risk_factors=risk,
-                    open_findings=open_findings,
-                )
+            pe
+            for pe in planned
+            if not (
+                pe.kind is codes.EventKind.CONFIRMATORY
+                and pe.completed_on is None
+                and pe.anchor_key.rsplit("finding=", 1)[-1] in lapsed
             )
         )
     return events
