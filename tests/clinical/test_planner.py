@@ -950,8 +950,10 @@ def test_plan_invariants(
     anchors = [day(n) for n in offsets] + ([day(increase)] if increase is not None else [START])
     latest_anchor = max([START, *anchors])
     nxt_anchor = date.fromisoformat(nxt.anchor_key.rsplit("=", 1)[1])
-    if increase is not None and day(increase) == latest_anchor and day(increase) not in labs_on(
-        labs
+    if (
+        increase is not None
+        and day(increase) == latest_anchor
+        and day(increase) not in labs_on(labs)
     ):
         # issue #15 changed this test: an increase never postpones the draw already pending;
         # the next draw follows the increase or the latest draw before it, whichever is sooner
