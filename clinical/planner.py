@@ -57,7 +57,7 @@ Behaviour (REF §1, §2; every number is protocol data, see ``clinical.protocols
 - **Baseline** per test group (labs 28 days, serology 90, chest X-ray 365, pregnancy test 7, the
   last only for females or unrecorded sex aged 12–55 at the start): window start − window …
   start, target a week before the start. Done when every test of the group has a result in the
-  window, or up to ``baseline_late_days`` (14) after the start (late). ``completed_on`` is the
+  window (an eGFR by a creatinine, from which it is estimated: issue #15), or up to ``baseline_late_days`` (14) after the start (late). ``completed_on`` is the
   day the last of them was taken (per test: the latest on or before the start, else the first
   after it).
 - **Routine draws.** A draw *covers* the routine tests when on one local date there is a
@@ -107,7 +107,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from clinical.codes import Drug, EventKind, PrescriptionStatus, RiskFactor, Route, Sex
+from clinical.codes import Analyte, Drug, EventKind, PrescriptionStatus, RiskFactor, Route, Sex
 from clinical.labrules import age_in_years
 from clinical.protocols import (
     ALL_TEST_CODES,
@@ -645,6 +645,7 @@ class _Planner:
             earliest = start - timedelta(days=window)
             target = max(earliest, start - timedelta(days=self.p.baseline_target_days_before))
             chosen: list[date] = []
+            estimated = False
             for item in items:
                 lo = start - timedelta(days=item.window_days)
                 dates = [
@@ -652,6 +653,15 @@ class _Planner:
                     for d in self.labs
                     if d.test == item.test and lo <= d.collected_on <= start + late
                 ]
+                if item.test == Analyte.EGFR and not dates:
+                    # issue #15: with creatinine and no eGFR, an eGFR is estimated from it
+                    # (clinical.renal: CKD-EPI 2021, bedside Schwartz under 18)
+                    dates = [
+                        d.collected_on
+                        for d in self.labs
+                        if d.test == Analyte.CREATININE and lo <= d.collected_on <= start + late
+                    ]
+                    estimated = bool(dates)
                 before = [x for x in dates if x <= start]
                 after = [x for x in dates if x > start]
                 if before:
@@ -663,6 +673,10 @@ class _Planner:
                 continue
             source = items[0].source or self.p.source
             notes = sorted({i.note for i in items if i.note})
+            if estimated:
+                notes.append(
+                    "eGFR estimated from creatinine (CKD-EPI 2021; bedside Schwartz under 18)"
+                )
             tests = tuple(str(i.test) for i in items)
             anchor_key = f"{self.drug.value}:baseline:{group}:start={_d(start)}"
             names = ", ".join(TEST_LABELS[t] for t in tests)
