@@ -175,13 +175,7 @@ def test_a_routine_draw_done_elsewhere_re_anchors_the_next_one(api, patient):
     draw(patient, TODAY - timedelta(days=70))
     sync_plan(patient.pk)
     routine = (
-        MonitoringEvent.objects.get(patient=patient, kind="routine", status="overdue")
-        if False
-        else (
-            MonitoringEvent.objects.filter(patient=patient, kind="routine")
-            .exclude(status="done")
-            .get()
-        )
+        MonitoringEvent.objects.filter(patient=patient, kind="routine").exclude(status="done").get()
     )
     elsewhere = TODAY - timedelta(days=3)
     r = complete(api, patient, routine.pk, reason="done_elsewhere", done_on=elsewhere.isoformat())
