@@ -456,6 +456,10 @@ class MonitoringEventSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=_choices(codes.EventKind))
     status = serializers.ChoiceField(choices=MonitoringEvent.Status.values)
     tests = serializers.ListField(child=serializers.CharField())
+    completion_reason = serializers.CharField(
+        help_text="issue #15: why it was completed without a result here (empty: it was not); "
+        "one of not_applicable_for_age, done_elsewhere, not_indicated."
+    )
 
     class Meta:
         model = MonitoringEvent
