@@ -33,7 +33,7 @@ CLINICIAN = frozenset({Role.CLINICIAN})
 
 MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "patient": {"read": ALL, "write": CLINICIAN},
-    "plan": {"read": ALL},
+    "plan": {"read": ALL, "act": frozenset({Role.CLINICIAN, Role.NURSE})},  # issue #15
     "alert": {"read": ALL, "act": frozenset({Role.CLINICIAN, Role.NURSE})},
     "lab": {"read": ALL, "write": frozenset({Role.CLINICIAN, Role.INTEGRATION})},
     "measurement": {"read": STAFF, "write": CLINICIAN},

@@ -477,7 +477,7 @@ def alerts_json(rows: Sequence[tuple], linked: Iterable[tuple] | None = None) ->
 EVENT_COLUMNS = (
     "id", "patient_id", "prescription_id", "drug", "kind", "tests", "earliest", "target",
     "latest", "status", "completed_on", "phase", "interval_days", "explanation", "protocol",
-    "source", "alert_id",
+    "source", "alert_id", "completion_reason", "completion_note",
 )  # fmt: skip
 
 
@@ -517,6 +517,7 @@ def events_json(rows: Sequence[tuple]) -> list[dict]:
         (
             pk, patient, prescription, drug, kind, tests, earliest, target, latest, status,
             completed_on, phase, interval_days, explanation, protocol, source, alert,
+            completion_reason, completion_note,
         ) = row  # fmt: skip
         out.append(
             {
@@ -537,6 +538,8 @@ def events_json(rows: Sequence[tuple]) -> list[dict]:
                 "protocol": protocol,
                 "source": source,
                 "alert": alert,
+                "completion_reason": completion_reason,
+                "completion_note": completion_note,
             }
         )
     return out

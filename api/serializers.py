@@ -457,6 +457,10 @@ class MonitoringEventSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=_choices(codes.EventKind))
     status = serializers.ChoiceField(choices=MonitoringEvent.Status.values)
     tests = serializers.ListField(child=serializers.CharField())
+    completion_reason = serializers.CharField(
+        help_text="issue #15: why it was completed without a result here (empty: it was not); "
+        "one of not_applicable_for_age, done_elsewhere, not_indicated."
+    )
 
     class Meta:
         model = MonitoringEvent
@@ -478,8 +482,24 @@ class MonitoringEventSerializer(serializers.ModelSerializer):
             "protocol",
             "source",
             "alert",
+            "completion_reason",
+            "completion_note",
         ]
         read_only_fields = fields
+
+
+class EventCompleteSerializer(serializers.Serializer):
+    """issue #15: complete a baseline or routine test with a reason."""
+
+    reason = serializers.ChoiceField(
+        choices=MonitoringEvent.CompletionReason.choices,
+        help_text="not_applicable_for_age and not_indicated: baseline tests only; done_elsewhere "
+        "needs done_on.",
+    )
+    done_on = serializers.DateField(
+        required=False, allow_null=True, help_text="When it was done at the other hospital."
+    )
+    note = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 # --- Alerts --------------------------------------------------------------------------------

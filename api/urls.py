@@ -22,6 +22,11 @@ urlpatterns = [
         name="patient-measurements",
     ),
     path("patients/<int:patient_id>/plan/", views.PatientPlanView.as_view(), name="patient-plan"),
+    path(  # issue #15
+        "patients/<int:patient_id>/plan/<int:event_id>/complete/",
+        views.PlanEventCompleteView.as_view(),
+        name="plan-event-complete",
+    ),
     path(
         "patients/<int:patient_id>/timeline/",
         views.PatientTimelineView.as_view(),

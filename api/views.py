@@ -68,7 +68,7 @@ from patients.prescriptions import (
 )
 from patients.services import lab_result_record, measurement_record
 from schedules.models import Alert, MonitoringEvent
-from schedules.services import alert_acknowledge, alert_resolve
+from schedules.services import alert_acknowledge, alert_resolve, event_complete_with_reason
 
 # The lean read paths' answers (api/readers.py) are written by orjson (api/renderers.py): the
 # same bytes as DRF's JSONRenderer, a tenth of the time. The browsable API stays.
@@ -252,6 +252,43 @@ class PatientPlanView(ApiMixin, GenericAPIView):
         if not page and not self.patients().filter(pk=patient_id).exists():
             raise Http404
         return self.get_paginated_response(readers.events_json(page))
+
+
+@extend_schema_view(
+    post=extend_schema(
+        summary="Complete a baseline or routine test with a reason (not applicable for age, "
+        "done at another hospital with its date): its reminders stop (issue #15)",
+        request=s.EventCompleteSerializer,
+        responses=s.MonitoringEventSerializer,
+    )
+)
+class PlanEventCompleteView(ApiMixin, GenericAPIView):
+    resource = "plan"
+    write_access = "act"
+    queryset = MonitoringEvent.objects.none()  # for the schema
+    serializer_class = s.EventCompleteSerializer
+
+    def post(self, request, patient_id: int, event_id: int):
+        event = get_object_or_404(
+            MonitoringEvent.objects.filter(
+                patient_id=patient_id, patient__clinic_id=self.clinic_id()
+            ),
+            pk=event_id,
+        )
+        ser = s.EventCompleteSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = ser.validated_data
+        try:
+            event = event_complete_with_reason(
+                event=event,
+                user=request.user,
+                reason=d["reason"],
+                done_on=d.get("done_on"),
+                note=d.get("note", ""),
+            )
+        except DjangoValidationError as exc:
+            _raise_validation(exc)
+        return Response(s.MonitoringEventSerializer(event).data)
 
 
 # --- Timeline ------------------------------------------------------------------------------

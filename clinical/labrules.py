@@ -4,9 +4,12 @@
 earlier results, active prescriptions and the protocol's ``Thresholds`` (data, REF §3), and
 returns every rule that fired, each with a stable code, severity, a message that states the value
 and the limit used, the recommended action and its source. It never guesses: a result that is not
-evaluable (unknown unit, ``"<10"``, ``"haemolysed"``) gives ``RESULT_NOT_EVALUABLE`` (WARNING) for
-a human. A censored value still triggers a rule when its bound makes the outcome certain
-(ALT ``">1000"`` is certainly above 3× ULN; ``"<10"`` is certainly not), never otherwise.
+evaluable (unknown unit, ``"haemolysed"``) gives ``RESULT_NOT_EVALUABLE`` (WARNING) for a human.
+A censored value decides when its bound decides (issue #15): it triggers a rule when its bound
+makes the outcome certain (ALT ``">1000"`` is certainly above 3× ULN, eGFR ``"<15"`` certainly
+below 60) and raises ``RESULT_NOT_EVALUABLE`` only when the bound leaves one of the analyte's
+rules undecided (eGFR ``">90"`` and ALT ``"<10"`` decide every rule: normal, no alert; ALT
+``">=100"`` may be exactly 100: not evaluable, naming the undecided limit).
 
 Inputs (frozen dataclasses):
 
@@ -22,7 +25,8 @@ Inputs (frozen dataclasses):
 Rules (codes are stable; "on" a drug = prescription active or held):
 
 ====================================  =========  ==============================================
-``RESULT_NOT_EVALUABLE``               WARNING    unit/value not usable (REF §6)
+``RESULT_NOT_EVALUABLE``               WARNING    unit/value not usable (REF §6), or a censored
+                                                  bound that leaves a rule undecided
 ``LIVER_GT_3X_ULN``                    CRITICAL   ALT or AST > k × ULN (k = 3, EULAR/3E rec 5;
                                                   data: ``liver_uln_multiple``): withhold,
                                                   repeat within 7 days to confirm
@@ -54,8 +58,10 @@ Choices (documented, all data on ``Thresholds`` where a number is involved):
 
 - **Which ULN**: the result's own ``reference_high``; if none (or unusable: not positive, unit
   not convertible), the configured age- and sex-specific default (``Thresholds.default_ulns``,
-  REF §3: children's ALT 25.8 U/L boys, 22.1 U/L girls, SAFETY study; adults 40 U/L and
-  children's AST 40 U/L are configured defaults, not from a guideline). The message says which.
+  REF §3 by age band (issue #15): under 1 year 33 U/L and 1 to under 12 years 25 U/L (CALIPER,
+  UNVERIFIED), 12–17 years 25.8 U/L boys and 22.1 U/L girls (SAFETY study); adults 40 U/L and
+  children's AST 40 U/L are configured defaults, not from a guideline). The message names the
+  band and its source.
   A previous result is judged against *its own* ULN.
 - **Boundaries are strict**: exactly 3× ULN is not above; WBC exactly 3.5 is not below.
 - **Liver rule by drug**: on methotrexate → withhold/stop methotrexate (EULAR/3E rec 5). On
@@ -750,6 +756,62 @@ def _renal_finding(
     )
 
 
+def _undecided(ctx: LabContext) -> list[str] | None:
+    """For a censored result ("<10", ">90"): the rule limits its bound leaves undecided (empty:
+    every rule of the analyte is decided by the bound, so no "not evaluable" alert, issue #15).
+    None when there is no usable bound (unreadable value, unknown unit)."""
+    res = ctx.result
+    v = _val(res.result)
+    if v.bound is None or v.comparator is None:
+        return None
+    t = ctx.thresholds
+    unit = CANONICAL_UNIT[res.analyte]
+    checks: list[tuple[str, bool | None]] = []  # (what, decided outcome or None)
+    if res.analyte in _LIVER:
+        uln = _uln(res, ctx).value
+        k = t.liver_uln_multiple.value
+        checks.append((f"above the upper limit of normal ({_fmt(uln)} U/L)", _above(v, uln)))
+        checks.append((f"above {_fmt(k)}× ULN ({_fmt(k * uln)} U/L)", _above(v, k * uln)))
+        if t.liver_absolute is not None:
+            lim = t.liver_absolute.value
+            checks.append((f"above {_fmt(lim)} U/L", _above(v, lim)))
+    lows = {
+        Analyte.WBC: t.wbc_low,
+        Analyte.NEUTROPHILS: t.neutrophils_low,
+        Analyte.PLATELETS: t.platelets_low,
+        Analyte.LYMPHOCYTES: t.lymphocytes_low,
+        Analyte.ALBUMIN: t.albumin_low,
+        Analyte.EGFR: t.egfr_low,
+    }
+    highs = {Analyte.EOSINOPHILS: t.eosinophils_high, Analyte.MCV: t.mcv_high}
+    low = lows.get(res.analyte)
+    if low is not None:
+        checks.append((f"below {_fmt(low.value)} {unit}", _below(v, low.value)))
+    high = highs.get(res.analyte)
+    if high is not None:
+        checks.append((f"above {_fmt(high.value)} {unit}", _above(v, high.value)))
+    mmf = t.mmf_neutrophils_low
+    if (
+        res.analyte is Analyte.NEUTROPHILS
+        and mmf is not None
+        and Drug.MYCOPHENOLATE_MOFETIL in _drugs_on(ctx)
+    ):
+        checks.append((f"below {_fmt(mmf.value)} {unit} (mycophenolate)", _below(v, mmf.value)))
+    if res.analyte is Analyte.CREATININE and t.creatinine_rise_fraction is not None:
+        earlier = [
+            r.result.value
+            for r in _earlier(ctx, (Analyte.CREATININE,), t.creatinine_baseline_days)
+            if r.result.evaluable and r.result.value is not None
+        ]
+        if earlier:
+            rise = t.creatinine_rise_fraction.value
+            lim = min(earlier) * (1 + rise)
+            checks.append(
+                (f"above the baseline + {_fmt(rise * 100)} % ({_fmt(lim)} {unit})", _above(v, lim))
+            )
+    return [what for what, outcome in checks if outcome is None]
+
+
 def evaluate(ctx: LabContext) -> list[LabFinding]:
     """Every rule that fires for ``ctx.result``; CRITICAL first, then WARNING, then INFO.
 
@@ -764,14 +826,23 @@ def evaluate(ctx: LabContext) -> list[LabFinding]:
     age_in_years(ctx.birth_date, res.collected_on)  # validates the dates
     b = _Builder(ctx)
     if not res.result.evaluable:
-        b.add(
-            "RESULT_NOT_EVALUABLE",
-            AlertSeverity.WARNING,
-            f"{_label(res.analyte)} {_shown(res)} on {res.collected_on.isoformat()} cannot be "
-            f"evaluated: {res.result.reason}. No rule was applied to a guessed value.",
-            "A clinician must read the report and decide; repeat the test if needed.",
-            _UNITS_SOURCE,
-        )
+        undecided = _undecided(ctx)
+        if undecided is None:  # not a usable bound: unreadable value or unknown unit
+            why = f"{res.result.reason}. No rule was applied to a guessed value."
+        elif undecided:
+            why = (
+                f"{res.result.reason}; its bound does not tell whether it is "
+                f"{' or '.join(undecided)}. No rule was applied to a guessed value."
+            )
+        if undecided is None or undecided:
+            b.add(
+                "RESULT_NOT_EVALUABLE",
+                AlertSeverity.WARNING,
+                f"{_label(res.analyte)} {_shown(res)} on {res.collected_on.isoformat()} cannot "
+                f"be evaluated: {why}",
+                "A clinician must read the report and decide; repeat the test if needed.",
+                _UNITS_SOURCE,
+            )
     if res.analyte in _LIVER:
         _liver_rules(ctx, b)
     _count_rules(ctx, b)

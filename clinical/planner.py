@@ -57,7 +57,7 @@ Behaviour (REF §1, §2; every number is protocol data, see ``clinical.protocols
 - **Baseline** per test group (labs 28 days, serology 90, chest X-ray 365, pregnancy test 7, the
   last only for females or unrecorded sex aged 12–55 at the start): window start − window …
   start, target a week before the start. Done when every test of the group has a result in the
-  window, or up to ``baseline_late_days`` (14) after the start (late). ``completed_on`` is the
+  window (an eGFR by a creatinine, from which it is estimated: issue #15), or up to ``baseline_late_days`` (14) after the start (late). ``completed_on`` is the
   day the last of them was taken (per test: the latest on or before the start, else the first
   after it).
 - **Routine draws.** A draw *covers* the routine tests when on one local date there is a
@@ -65,7 +65,11 @@ Behaviour (REF §1, §2; every number is protocol data, see ``clinical.protocols
   platelets, creatinine or eGFR). The next draw is planned from the latest covering draw (the
   date blood was actually taken, not the planned date) or from the latest early-phase restart
   (start, dose increase, restart after a hold, route change: per protocol), whichever is later.
-  A covering draw on or after the pending event's ``earliest`` completes it (late if after
+  A change that restarts the early phase never postpones the draw already pending (issue #15:
+  a dose increase once cancelled an overdue draw and booked the next one five weeks out): the
+  next draw is the earlier of the pending one (kept, overdue or not, with its key) and the
+  early-phase interval from the change. A covering draw on or after the pending event's
+  ``earliest`` completes it (late if after
   ``latest``); a covering draw before ``earliest`` does not complete it but re-anchors the
   schedule (the pending event is dropped and replaced). Window and target: see
   ``clinical.protocols`` (midpoint of a guideline range; the short end with any risk factor).
@@ -103,7 +107,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from clinical.codes import Drug, EventKind, PrescriptionStatus, RiskFactor, Route, Sex
+from clinical.codes import Analyte, Drug, EventKind, PrescriptionStatus, RiskFactor, Route, Sex
 from clinical.labrules import age_in_years
 from clinical.protocols import (
     ALL_TEST_CODES,
@@ -620,7 +624,12 @@ class _Planner:
                 if c.new_course:
                     courses.append((c.on, None))
                 held_since = None
-                pending = self.routine_event(episode, episode.anchor, on, None)
+                fresh = self.routine_event(episode, episode.anchor, on, None)
+                # A dose increase, restart or route change never postpones blood tests (issue
+                # #15): the next draw is the earlier of the one already due and the
+                # early-phase interval from the change.
+                if pending is None or fresh.target < pending.target:
+                    pending = fresh
             elif c.status is PrescriptionStatus.HELD and status is PrescriptionStatus.ACTIVE:
                 held_since = on
             elif c.status is PrescriptionStatus.ACTIVE:
@@ -647,6 +656,7 @@ class _Planner:
             earliest = start - timedelta(days=window)
             target = max(earliest, start - timedelta(days=self.p.baseline_target_days_before))
             chosen: list[date] = []
+            estimated = False
             for item in items:
                 lo = start - timedelta(days=item.window_days)
                 dates = [
@@ -654,6 +664,15 @@ class _Planner:
                     for d in self.labs
                     if d.test == item.test and lo <= d.collected_on <= start + late
                 ]
+                if item.test == Analyte.EGFR and not dates:
+                    # issue #15: with creatinine and no eGFR, an eGFR is estimated from it
+                    # (clinical.renal: CKD-EPI 2021, bedside Schwartz under 18)
+                    dates = [
+                        d.collected_on
+                        for d in self.labs
+                        if d.test == Analyte.CREATININE and lo <= d.collected_on <= start + late
+                    ]
+                    estimated = bool(dates)
                 before = [x for x in dates if x <= start]
                 after = [x for x in dates if x > start]
                 if before:
@@ -665,6 +684,10 @@ class _Planner:
                 continue
             source = items[0].source or self.p.source
             notes = sorted({i.note for i in items if i.note})
+            if estimated:
+                notes.append(
+                    "eGFR estimated from creatinine (CKD-EPI 2021; bedside Schwartz under 18)"
+                )
             tests = tuple(str(i.test) for i in items)
             anchor_key = f"{self.drug.value}:baseline:{group}:start={_d(start)}"
             names = ", ".join(TEST_LABELS[t] for t in tests)

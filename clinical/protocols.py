@@ -314,25 +314,63 @@ class DefaultUln:
         )
 
 
-_CHILD_ALT_NOTE = (
-    "SAFETY study 95th percentile (Schwimmer et al., Gastroenterology 2010), applied to all "
-    "under-18s"
+SRC_CALIPER = Source(
+    "CALIPER Canadian paediatric reference intervals (Abbott assay, 97.5th percentile)",
+    2026,
+    "children's ALT upper limits by age band, assay-dependent (REF §3)",
+    verified=False,
 )
+_SAFETY_BAND = "age 12 to 17 years: SAFETY study 95th percentile (Schwimmer et al., 2010)"
+_CALIPER_BAND = "CALIPER, assay-dependent (UNVERIFIED against the primary paper)"
 
+# Children's ALT by age band (REF §3 table, issue #15): under 1 year 33 U/L and 1 to under 12
+# years 25 U/L (CALIPER, UNVERIFIED); 12 to 17 years boys 25.8, girls 22.1 U/L (SAFETY study).
+# Each label names the band and its source: the alert quotes it.
 DEFAULT_ULNS: tuple[DefaultUln, ...] = (
     DefaultUln(
-        Analyte.ALT, Decimal("25.8"), SRC_SAFETY, f"{_CHILD_ALT_NOTE}, boys", Sex.MALE, 0, 18
+        Analyte.ALT,
+        Decimal(33),
+        SRC_CALIPER,
+        f"children's default for age under 1 year: {_CALIPER_BAND}",
+        None,
+        0,
+        1,
     ),
     DefaultUln(
-        Analyte.ALT, Decimal("22.1"), SRC_SAFETY, f"{_CHILD_ALT_NOTE}, girls", Sex.FEMALE, 0, 18
+        Analyte.ALT,
+        Decimal(25),
+        SRC_CALIPER,
+        f"children's default for age 1 to under 12 years (no sex difference): {_CALIPER_BAND}",
+        None,
+        1,
+        12,
+    ),
+    DefaultUln(
+        Analyte.ALT,
+        Decimal("25.8"),
+        SRC_SAFETY,
+        f"children's default for {_SAFETY_BAND}, boys",
+        Sex.MALE,
+        12,
+        18,
     ),
     DefaultUln(
         Analyte.ALT,
         Decimal("22.1"),
         SRC_SAFETY,
-        f"{_CHILD_ALT_NOTE}; sex not recorded as male or female, so the lower (girls') limit",
+        f"children's default for {_SAFETY_BAND}, girls",
+        Sex.FEMALE,
+        12,
+        18,
+    ),
+    DefaultUln(
+        Analyte.ALT,
+        Decimal("22.1"),
+        SRC_SAFETY,
+        f"children's default for {_SAFETY_BAND}; sex not recorded as male or female, so the "
+        "lower (girls') limit",
         None,
-        0,
+        12,
         18,
     ),
     DefaultUln(

@@ -118,11 +118,7 @@ def _context(
     )
 
     latest = patient.measurements.order_by("-measured_on", "-id").first()
-    renal = (
-        LabResult.objects.filter(patient=patient, analyte=codes.Analyte.EGFR.value, evaluable=True)
-        .order_by("-collected_at")
-        .first()
-    )
+    renal = renal_reading_for(patient, today)
     others = [
         ActivePrescription(
             drug=p.drug, frequency=p.frequency, weekday=p.weekday or None, dose_mg=p.dose_mg
@@ -140,13 +136,7 @@ def _context(
         measurement=(
             Measurement(latest.measured_on, latest.weight_kg, latest.height_cm) if latest else None
         ),
-        renal=(
-            RenalFunction(
-                value=renal.value, measured_on=renal.collected_at.astimezone(clinic.tz).date()
-            )
-            if renal
-            else None
-        ),
+        renal=(RenalFunction(value=renal.value, measured_on=renal.measured_on) if renal else None),
         other_prescriptions=tuple(others),
         previous_dose_mg=previous.dose_mg if previous is not None else None,
         measurement_max_age_days=clinic.measurement_max_age_days,
@@ -168,6 +158,116 @@ def _context(
             .exists()
         ),
     )
+
+
+# --- issue #15: renal function measured or estimated, censored, not current ------------------
+def renal_reading_for(patient: Patient, today: date):
+    """The eGFR the checks use (`clinical.renal.renal_reading`): the latest eGFR or creatinine,
+    censored values by their bound, a creatinine's eGFR estimated (CKD-EPI 2021; bedside
+    Schwartz under 18 with the latest height)."""
+    from clinical.renal import RenalResult, renal_reading
+    from clinical.units import normalise
+
+    tz = patient.clinic.tz
+    results = []
+    for analyte, value, unit, at in LabResult.objects.filter(
+        patient=patient, analyte__in=(codes.Analyte.EGFR.value, codes.Analyte.CREATININE.value)
+    ).values_list("analyte", "reported_value", "reported_unit", "collected_at"):
+        n = normalise(codes.Analyte(analyte), value, unit)
+        number = n.value if n.evaluable else n.bound
+        if number is None:
+            continue  # unreadable or an unknown unit: never guessed
+        results.append(
+            RenalResult(
+                codes.Analyte(analyte),
+                number,
+                at.astimezone(tz).date(),
+                None if n.evaluable else n.comparator,
+                n.display(),
+            )
+        )
+    clinic = patient.clinic
+    return renal_reading(
+        results,
+        birth_date=patient.birth_date,
+        sex=codes.Sex(patient.sex),
+        heights=[
+            (on, h)
+            for on, h in patient.measurements.values_list("measured_on", "height_cm")
+            if h is not None
+        ],
+        today=today,
+        max_age_days=clinic.measurement_max_age_days,
+        max_age_days_under_2=clinic.measurement_max_age_days_under_2,
+    )
+
+
+def renal_notes(patient: Patient, drug: str, today: date) -> list[CheckResult]:
+    """Warnings about the renal result the checks used: estimated, censored without deciding,
+    or not current (a warning, not silence). Each names its source."""
+    from clinical.prescription_checks import (
+        MMF_RENAL_BELOW,
+        MTX_RENAL_CONTRAINDICATED_BELOW,
+        MTX_RENAL_REDUCE_BELOW,
+    )
+    from clinical.renal import RENAL_CENSORED, RENAL_STALENESS
+
+    if drug not in MONITORED_DRUGS:
+        return []
+    reading = renal_reading_for(patient, today)
+    if reading is None:
+        return []
+    out: list[CheckResult] = []
+    level = codes.CheckLevel.WARNING
+    on = reading.measured_on.isoformat()
+    if reading.estimated and reading.source is not None:
+        out.append(
+            CheckResult(
+                "RENAL_EGFR_ESTIMATED",
+                level,
+                f"No eGFR was reported on {on}: the renal checks used {reading.text}",
+                reading.source,
+                field="renal",
+            )
+        )
+    if reading.comparator:
+        limits = (
+            (MTX_RENAL_CONTRAINDICATED_BELOW, MTX_RENAL_REDUCE_BELOW)
+            if drug == codes.Drug.METHOTREXATE.value
+            else (MMF_RENAL_BELOW,)
+        )
+        b, c = reading.value, reading.comparator
+        undecided = [
+            lim
+            for lim in limits
+            if (c in ("<", "<=") and b > lim) or (c == ">" and b < lim) or (c == ">=" and b < lim)
+        ]
+        if undecided:
+            out.append(
+                CheckResult(
+                    "RENAL_RESULT_CENSORED",
+                    level,
+                    f"The renal result of {on} is censored ({reading.text}): its bound does not "
+                    f"tell whether the eGFR is below "
+                    f"{' or '.join(str(x) for x in undecided)} mL/min; the checks used the bound "
+                    f"{reading.shown()}. Ask the laboratory for the value before prescribing",
+                    RENAL_CENSORED,
+                    field="renal",
+                )
+            )
+    if not reading.current:
+        out.append(
+            CheckResult(
+                "RENAL_NOT_CURRENT",
+                level,
+                f"The latest renal result ({reading.text}, {on}) is {reading.age_days} days old, "
+                f"older than {reading.max_age_days} days: it is not current. Check renal "
+                "function before relying on it",
+                RENAL_STALENESS,
+                field="renal",
+            )
+        )
+    return out
 
 
 def _check(row: Prescription, *, previous: Prescription | None) -> list[CheckResult]:
@@ -199,7 +299,8 @@ def _check(row: Prescription, *, previous: Prescription | None) -> list[CheckRes
                 ValidationError(f"{s.message} [{s.code}; {s.source.cite()}]", code=s.code)
             )
         raise ValidationError(errors)
-    return [r for r in results if r not in stops]
+    notes = renal_notes(row.patient, row.drug, row.patient.clinic.today())  # issue #15
+    return [r for r in results if r not in stops] + notes
 
 
 def _save(row: Prescription, warnings: list[CheckResult]) -> PrescriptionOutcome:

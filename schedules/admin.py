@@ -59,12 +59,56 @@ class MonitoringEventAdmin(ScopedAdmin):
         if obj is not None and obj.status in MonitoringEvent.OPEN_STATUSES:
             # Staff record a test done elsewhere (chest X-ray, serology) or a review held.
             fields.remove("completed_on")
+        else:
+            fields += ["completion_reason", "completion_note", "completed_by", "completed_at"]
         return fields
 
-    def save_model(self, request, obj, form, change):
-        from schedules.services import dispatch_replan
+    # --- issue #15: complete a baseline or routine test with a reason ---------------------------
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
 
-        if "completed_on" in form.changed_data and obj.completed_on:
+        class CompletionForm(form):
+            def clean(self):
+                from django.core.exceptions import ValidationError
+
+                from schedules.services import validate_completion
+
+                data = super().clean()
+                reason = data.get("completion_reason")
+                if reason and self.instance.status in MonitoringEvent.OPEN_STATUSES:
+                    try:
+                        data["completed_on"] = validate_completion(
+                            self.instance,
+                            reason=reason,
+                            done_on=data.get("completed_on"),
+                            note=(data.get("completion_note") or "").strip(),
+                            today=self.instance.patient.clinic.today(),
+                        )
+                    except ValidationError as exc:
+                        raise ValidationError(
+                            {
+                                ("completed_on" if k == "done_on" else f"completion_{k}"): v
+                                for k, v in exc.message_dict.items()
+                            }
+                        ) from exc
+                return data
+
+        return CompletionForm
+
+    def save_model(self, request, obj, form, change):
+        from schedules.services import apply_completion, dispatch_replan
+
+        if obj.completion_reason and "completion_reason" in form.changed_data:
+            apply_completion(
+                obj,
+                reason=obj.completion_reason,
+                done_on=form.cleaned_data["completed_on"],
+                note=(obj.completion_note or "").strip(),
+                user=request.user,
+                today=obj.patient.clinic.today(),
+            )
+            obj._change_reason = f"completed with a reason by {request.user}"
+        elif "completed_on" in form.changed_data and obj.completed_on:
             obj.status = MonitoringEvent.Status.DONE
             obj._change_reason = f"recorded done by {request.user}"
         super().save_model(request, obj, form, change)

@@ -25,8 +25,18 @@ class MonitoringEvent(models.Model):
         OVERDUE = "overdue", "Overdue"
         DONE = "done", "Done"
         CANCELLED = "cancelled", "Cancelled"
+        # issue #15: a response review not recorded, reminded and escalated once: listed as
+        # missed, no longer reminded.
+        MISSED = "missed", "Missed"
 
     OPEN_STATUSES = (Status.PLANNED, Status.UPCOMING, Status.DUE, Status.OVERDUE)
+
+    class CompletionReason(models.TextChoices):
+        """Why a test was completed without a result here (issue #15)."""
+
+        NOT_APPLICABLE_FOR_AGE = "not_applicable_for_age", "Not applicable for age"
+        DONE_ELSEWHERE = "done_elsewhere", "Done at another hospital"
+        NOT_INDICATED = "not_indicated", "Not indicated (clinician's decision)"
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="monitoring_events")
     prescription = models.ForeignKey(
@@ -61,6 +71,15 @@ class MonitoringEvent(models.Model):
         related_name="repeat_events",
         help_text="For a confirmatory repeat: the alert that asked for it.",
     )
+    # issue #15: completed with a reason (not applicable, done elsewhere) by a person.
+    completion_reason = models.CharField(
+        max_length=30, choices=CompletionReason.choices, blank=True
+    )
+    completion_note = models.TextField(blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from clinical import reminders as rules
@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 
 Status = MonitoringEvent.Status
 OPEN = list(MonitoringEvent.OPEN_STATUSES)
+REVIEW = "response_review"  # clinical.codes.EventKind.RESPONSE_REVIEW
 INSERT_BATCH = 5000
 CLINIC_FIELDS = (
     "id",
@@ -266,7 +267,26 @@ def update_statuses(events, cday: ClinicDay) -> int:
     the event's history table (a bulk UPDATE): the planner's edits to the dates are.
     """
     new_status = status_expression(cday)
-    return (
+    # issue #15: a response review not recorded is reminded once overdue and escalated once;
+    # the day after its escalation went out it is listed as missed and no longer reminded.
+    missed = (
+        events.filter(
+            status__in=OPEN,
+            kind=REVIEW,
+            latest__lt=rules.escalation_cutoff(cday.today, cday.policy),
+        )
+        .filter(
+            Exists(
+                Reminder.objects.filter(
+                    event_id=OuterRef("pk"),
+                    phase=rules.Phase.ESCALATION.value,
+                    notification__isnull=False,
+                )
+            )
+        )
+        .update(status=Status.MISSED, updated_at=timezone.now())
+    )
+    return missed + (
         events.filter(status__in=OPEN)
         .exclude(status=new_status)
         .update(status=new_status, updated_at=timezone.now())
@@ -287,15 +307,25 @@ def queue_nurse_reminders(patient_nurse: dict[int, int | None], cday: ClinicDay)
         MonitoringEvent.objects.filter(patient_id__in=list(patient_nurse), status__in=OPEN)
         # Dates, not statuses: the statuses were set from these same dates a moment ago.
         .filter(Q(target__lte=horizon) | Q(latest__lt=cday.today))
-        .values_list("id", "patient_id", "target", "latest")
+        .values_list("id", "patient_id", "target", "latest", "kind")
         .order_by()
     )
 
     def rows() -> Iterator[Reminder]:
-        for event_id, patient_id, target, latest in candidates.iterator(INSERT_BATCH):
+        for event_id, patient_id, target, latest, kind in candidates.iterator(INSERT_BATCH):
             occurrence = rules.nurse_occurrence(
                 target=target, latest=latest, today=cday.today, policy=cday.policy
             )
+            if (
+                kind == REVIEW
+                and occurrence is not None
+                and occurrence.phase is rules.Phase.OVERDUE
+            ):
+                # issue #15: an overdue review is reminded once (its first overdue day), not
+                # every few days: the same key, so nothing new is queued after the first
+                occurrence = rules.Occurrence(
+                    rules.Phase.OVERDUE, latest + timedelta(days=1), latest
+                )
             if occurrence is not None:
                 yield _reminder(
                     cday,

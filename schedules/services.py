@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -61,6 +62,92 @@ def alert_resolve(*, alert: Alert, user, note: str) -> Alert:
     alert.resolve_note = note
     alert.save()
     return alert
+
+
+# --- issue #15: completing a test with a reason -----------------------------------------------
+COMPLETABLE_KINDS = (codes.EventKind.BASELINE.value, codes.EventKind.ROUTINE.value)
+
+
+def validate_completion(event: MonitoringEvent, *, reason: str, done_on, note: str, today):
+    """The completion-with-reason rules (see `event_complete_with_reason`); returns the date the
+    test counts as done. One set of rules for the admin form, the API and the service."""
+    reasons = MonitoringEvent.CompletionReason
+    if reason not in reasons.values:
+        raise ValidationError(
+            {"reason": f"Unknown reason {reason!r}: one of {', '.join(reasons.values)}."}
+        )
+    if event.kind not in COMPLETABLE_KINDS:
+        what = (
+            "a response review is completed by recording an IGA assessment"
+            if event.kind == codes.EventKind.RESPONSE_REVIEW.value
+            else "a confirmatory repeat of an abnormal result must be done"
+        )
+        raise ValidationError({"reason": f"Only a baseline or routine test can be: {what}."})
+    if event.status not in MonitoringEvent.OPEN_STATUSES:
+        raise ValidationError(
+            {"reason": f"Only an open test can be completed (it is {event.status})."}
+        )
+    if reason == reasons.DONE_ELSEWHERE:
+        if done_on is None:
+            raise ValidationError({"done_on": "Say when it was done at the other hospital."})
+        if done_on > today:
+            raise ValidationError({"done_on": f"{done_on} is in the future."})
+        return done_on
+    if event.kind != codes.EventKind.BASELINE.value:
+        raise ValidationError(
+            {
+                "reason": "A routine blood test cannot be waived while the drug is prescribed: "
+                "record where it was done, or change the prescription."
+            }
+        )
+    if reason == reasons.NOT_INDICATED and not note:
+        raise ValidationError({"note": "Say why it is not indicated."})
+    return today
+
+
+def apply_completion(event: MonitoringEvent, *, reason: str, done_on, note: str, user, today):
+    """Set the completion fields (validated by `validate_completion`); the caller saves."""
+    reasons = MonitoringEvent.CompletionReason
+    event.status = Status.DONE
+    event.completed_on = done_on
+    event.completion_reason = reason
+    event.completion_note = note
+    event.completed_by = user
+    event.completed_at = timezone.now()
+    when = f" (done {done_on})" if reason == reasons.DONE_ELSEWHERE else ""
+    why = f": {note}" if note else ""
+    event.explanation = (
+        f"{event.explanation} Completed on {today} with a reason: "
+        f"{reasons(reason).label.lower()}{when}{why}."
+    )
+
+
+@transaction.atomic
+def event_complete_with_reason(
+    *, event: MonitoringEvent, user, reason: str, done_on=None, note: str = ""
+) -> MonitoringEvent:
+    """Complete a baseline or routine test that cannot be done here or was done elsewhere.
+
+    - ``done_elsewhere`` needs the date it was done (not in the future); the planner then counts
+      it as taken that day (a routine draw's next one follows it).
+    - ``not_applicable_for_age`` / ``not_indicated``: baseline only, a note for the latter. A
+      routine blood test is never waived: that would silence monitoring of a patient on the
+      drug (record where it was done, or change the prescription).
+    The event becomes done with who, when, why; its reminders stop (only open events are
+    reminded, and a waiting reminder is dropped when its digest is sent). Refusals name the
+    field (ValidationError), never a silent change."""
+    event = (
+        MonitoringEvent.objects.select_for_update()
+        .select_related("patient__clinic")
+        .get(pk=event.pk)
+    )
+    today = event.patient.clinic.today()
+    note = (note or "").strip()
+    done_on = validate_completion(event, reason=reason, done_on=done_on, note=note, today=today)
+    apply_completion(event, reason=reason, done_on=done_on, note=note, user=user, today=today)
+    event.save()
+    dispatch_replan(event.patient_id)
+    return event
 
 
 # --- Planning and evaluation (bodies land with the clinical planner / lab rules) -------------
@@ -139,6 +226,8 @@ class PlanData:
     done_events: list[tuple[list, object]] = field(default_factory=list)  # tests, completed_on
     events: dict[str, MonitoringEvent] = field(default_factory=dict)  # by key
     assessments: list = field(default_factory=list)  # assessed_on, ascending
+    # issue #15: tests done at another hospital (tests, date), counted as taken that day
+    elsewhere: list[tuple[list, object]] = field(default_factory=list)
 
     @property
     def heads(self) -> list[Prescription]:
@@ -188,6 +277,8 @@ def load_plan_data(
         d.events[event.key] = event
         if event.status == Status.DONE and event.completed_on is not None:
             d.done_events.append((event.tests, event.completed_on))
+            if event.completion_reason == MonitoringEvent.CompletionReason.DONE_ELSEWHERE:
+                d.elsewhere.append((event.tests, event.completed_on))  # issue #15
     for pid, on in (
         DiseaseAssessment.objects.filter(patient_id__in=ids)
         .order_by("assessed_on")
@@ -219,12 +310,31 @@ def build_plan(patient: Patient, today, data: PlanData | None = None) -> list:
     analytes = {a.value for a in codes.Analyte}
     for tests, done_on in data.done_events:
         draws.extend(LabDraw(test=t, collected_on=done_on) for t in tests if t not in analytes)
+    for tests, done_on in data.elsewhere:  # issue #15: blood taken at another hospital
+        draws.extend(LabDraw(test=t, collected_on=done_on) for t in tests if t in analytes)
     collected = {rid: at for rid, _, at in data.results}
     findings = [
         a
         for a in data.alerts
         if a.status in Alert.ACTIVE_STATUSES and a.details.get("repeat_within_days") is not None
     ]
+    # issue #15: a finding superseded (e.g. by its confirmation) or resolved while its
+    # confirmatory repeat is still open is planned once more, so a repeat that was done is
+    # recorded as done; one not done is then cancelled as before.
+    open_repeats = {
+        e.key.rsplit("finding=", 1)[-1].split(":", 1)[0]
+        for e in data.events.values()
+        if e.kind == codes.EventKind.CONFIRMATORY.value
+        and e.status in MonitoringEvent.OPEN_STATUSES
+    }
+    lapsed = {
+        str(a.pk)
+        for a in data.alerts
+        if a.status not in Alert.ACTIVE_STATUSES
+        and a.details.get("repeat_within_days") is not None
+        and str(a.pk) in open_repeats
+    }
+    findings += [a for a in data.alerts if str(a.pk) in lapsed]
     risk = frozenset(codes.RiskFactor(r) for r in patient.risk_factors)
     heads = {r.pk for r in data.heads}
     events = []
@@ -249,19 +359,26 @@ def build_plan(patient: Patient, today, data: PlanData | None = None) -> list:
             for a in findings
             if a.details.get("repeat_within_days") and drug.value in a.details.get("drugs", [])
         )
+        planned = plan(
+            PlanInput(
+                protocol=protocol,
+                drug=drug,
+                today=today,
+                birth_date=patient.birth_date,
+                prescriptions=tuple(_episode(r) for r in mine),
+                labs=tuple(draws),
+                sex=codes.Sex(patient.sex),
+                risk_factors=risk,
+                open_findings=open_findings,
+            )
+        )
         events.extend(
-            plan(
-                PlanInput(
-                    protocol=protocol,
-                    drug=drug,
-                    today=today,
-                    birth_date=patient.birth_date,
-                    prescriptions=tuple(_episode(r) for r in mine),
-                    labs=tuple(draws),
-                    sex=codes.Sex(patient.sex),
-                    risk_factors=risk,
-                    open_findings=open_findings,
-                )
+            pe
+            for pe in planned
+            if not (
+                pe.kind is codes.EventKind.CONFIRMATORY
+                and pe.completed_on is None
+                and pe.anchor_key.rsplit("finding=", 1)[-1] in lapsed
             )
         )
     return events
@@ -339,7 +456,13 @@ def sync_plans(
             values = _event_values(pe)
             completed_on = pe.completed_on
             if pe.kind is codes.EventKind.RESPONSE_REVIEW and completed_on is None:
-                completed_on = next((a for a in d.assessments if pe.earliest <= a <= day), None)
+                # issue #15: an IGA in the review's window, or late while it is still reminded
+                # (up to the escalation day); after that the review is missed, and a later IGA
+                # belongs to the next review, not to this one.
+                last = pe.latest + timedelta(days=max(1, patient.clinic.escalate_after_days))
+                completed_on = next(
+                    (a for a in d.assessments if pe.earliest <= a <= min(day, last)), None
+                )
             event = d.events.get(pe.key)
             if event is None:
                 alert_id = None

@@ -73,6 +73,22 @@ def _held(rec):
     return f"/api/v1/prescriptions/{out.prescription.pk}/restart/"
 
 
+def _baseline_event(rec) -> int:
+    from schedules.models import MonitoringEvent
+
+    return MonitoringEvent.objects.create(
+        patient=rec["patient"],
+        drug="methotrexate",
+        key=f"test:baseline:{MonitoringEvent.objects.count()}",
+        kind="baseline",
+        tests=["chest_xray"],
+        earliest=TODAY - timedelta(days=30),
+        target=TODAY - timedelta(days=7),
+        latest=TODAY,
+        explanation="Baseline chest X-ray (test fixture).",
+    ).pk
+
+
 def _lab(rec, accession="NEW-1"):
     return {
         "patient": _p(rec),
@@ -139,6 +155,13 @@ OPS: list[Op] = [
         "/api/v1/patients/{patient_id}/plan/",
         ALL,
         lambda r: f"/api/v1/patients/{_p(r)}/plan/",
+    ),
+    Op(  # issue #15: complete a baseline or routine test with a reason
+        "POST",
+        "/api/v1/patients/{patient_id}/plan/{event_id}/complete/",
+        ALERT_ACTORS,
+        lambda r: f"/api/v1/patients/{_p(r)}/plan/{_baseline_event(r)}/complete/",
+        lambda r: {"reason": "done_elsewhere", "done_on": TODAY.isoformat()},
     ),
     Op(
         "GET",

@@ -563,8 +563,10 @@ def test_the_alert_list_pages_filters_orders_and_stays_in_the_clinic(
 EVENT_KEYS = [
     "id", "patient", "prescription", "drug", "kind", "tests", "earliest", "target", "latest",
     "status", "completed_on", "phase", "interval_days", "explanation", "protocol", "source",
-    "alert",
+    "alert", "completion_reason", "completion_note",
 ]  # fmt: skip
+# issue #15 changed this test: a test completed with a reason says which and why
+# (completion_reason, completion_note; empty for every other event).
 
 
 def test_the_plan_answers_exactly_as_pinned(data, api_as, patient):
@@ -595,6 +597,8 @@ def test_the_plan_answers_exactly_as_pinned(data, api_as, patient):
                 "protocol": "eular_3e_2009",
                 "source": "EULAR/3E 2009, rec 3",
                 "alert": None,
+                "completion_reason": "",
+                "completion_note": "",
             },
             {
                 "id": e_repeat,
@@ -614,6 +618,8 @@ def test_the_plan_answers_exactly_as_pinned(data, api_as, patient):
                 "protocol": "",
                 "source": "",
                 "alert": a_open,
+                "completion_reason": "",
+                "completion_note": "",
             },
             {
                 "id": e_routine,
@@ -633,6 +639,8 @@ def test_the_plan_answers_exactly_as_pinned(data, api_as, patient):
                 "protocol": "eular_3e_2009",
                 "source": "EULAR/3E 2009, rec 5",
                 "alert": None,
+                "completion_reason": "",
+                "completion_note": "",
             },
             {
                 "id": e_review,
@@ -652,6 +660,8 @@ def test_the_plan_answers_exactly_as_pinned(data, api_as, patient):
                 "protocol": "",
                 "source": "",
                 "alert": None,
+                "completion_reason": "",
+                "completion_note": "",
             },
         ],
     }

@@ -18,6 +18,8 @@ from clinical.units import CANONICAL_UNIT, normalise
 DAY = date(2026, 3, 2)
 ADULT = date(1980, 5, 1)
 CHILD = date(2016, 5, 1)  # 9 years old on DAY
+TEEN = date(2011, 1, 10)  # 15 years old on DAY
+INFANT = date(2025, 9, 1)  # 6 months old on DAY
 
 MTX = (DrugStatus(Drug.METHOTREXATE, PrescriptionStatus.ACTIVE),)
 MTX_HELD = (DrugStatus(Drug.METHOTREXATE, PrescriptionStatus.HELD),)
@@ -86,12 +88,19 @@ def one(findings: list[LabFinding], rule: str) -> LabFinding:
         # lab ULN 33 → 99
         ("99", "33", ADULT, Sex.MALE, False),
         ("99.1", "33", ADULT, Sex.MALE, True),
-        # no lab range: boy 25.8 → 77.4, girl 22.1 → 66.3 (SAFETY), adult 40 → 120
-        ("77.4", None, CHILD, Sex.MALE, False),
-        ("77.5", None, CHILD, Sex.MALE, True),
-        ("66.3", None, CHILD, Sex.FEMALE, False),
-        ("66.4", None, CHILD, Sex.FEMALE, True),
-        ("66.4", None, CHILD, Sex.UNKNOWN, True),
+        # no lab range (issue #15 changed this test: by age band, REF §3): 12-17 boy 25.8 →
+        # 77.4, girl 22.1 → 66.3 (SAFETY); 1-11 years 25 → 75 and under 1 year 33 → 99
+        # (CALIPER); adult 40 → 120
+        ("77.4", None, TEEN, Sex.MALE, False),
+        ("77.5", None, TEEN, Sex.MALE, True),
+        ("66.3", None, TEEN, Sex.FEMALE, False),
+        ("66.4", None, TEEN, Sex.FEMALE, True),
+        ("66.4", None, TEEN, Sex.UNKNOWN, True),
+        ("75", None, CHILD, Sex.MALE, False),
+        ("75.1", None, CHILD, Sex.MALE, True),
+        ("75.1", None, CHILD, Sex.FEMALE, True),
+        ("99", None, INFANT, Sex.FEMALE, False),
+        ("99.1", None, INFANT, Sex.MALE, True),
         ("120", None, ADULT, Sex.MALE, False),
         ("120.1", None, ADULT, Sex.MALE, True),
     ],
@@ -121,10 +130,19 @@ def test_uln_source_is_stated_in_the_message() -> None:
     assert "3 × 40 = 120 U/L" in lab.message
     assert lab.uln_source is not None and "laboratory" in lab.uln_source
 
-    boy = one(run(res(Analyte.ALT, "80"), birth=CHILD, sex=Sex.MALE), "LIVER_GT_3X_ULN")
+    # issue #15 changed this test: the 12-17 band is the SAFETY study's; a 9-year-old gets
+    # CALIPER's 25 U/L, and the alert names the band and its (unverified) source.
+    boy = one(run(res(Analyte.ALT, "80"), birth=TEEN, sex=Sex.MALE), "LIVER_GT_3X_ULN")
     assert "25.8" in boy.message and "SAFETY" in boy.message and "boys" in boy.message
+    assert "age 12 to 17 years" in boy.message
     assert "no laboratory reference range" in boy.message
     assert boy.uln_used == Decimal("25.8")
+    child = one(run(res(Analyte.ALT, "80"), birth=CHILD, sex=Sex.MALE), "LIVER_GT_3X_ULN")
+    assert child.uln_used == Decimal(25) and child.limit == Decimal(75)
+    assert "age 1 to under 12 years" in child.message and "CALIPER" in child.message
+    assert "UNVERIFIED" in child.message
+    infant = one(run(res(Analyte.ALT, "100"), birth=INFANT), "LIVER_GT_3X_ULN")
+    assert infant.uln_used == Decimal(33) and "under 1 year" in infant.message
 
     adult = one(run(res(Analyte.AST, "130"), sex=Sex.MALE), "LIVER_GT_3X_ULN")
     assert "configured adult default, not from a guideline" in adult.message
@@ -503,24 +521,17 @@ def test_local_strict_thresholds_change_the_outcome(result: LabResult, rule: str
 @pytest.mark.parametrize(
     ("result", "expected"),
     [
-        (res(Analyte.ALT, "<10"), ["RESULT_NOT_EVALUABLE"]),
         (res(Analyte.ALT, "haemolysed"), ["RESULT_NOT_EVALUABLE"]),
         (res(Analyte.ALT, "130", "g/L"), ["RESULT_NOT_EVALUABLE"]),  # wrong unit, never guessed
         (res(Analyte.WBC, "2.0", "G/L"), ["RESULT_NOT_EVALUABLE"]),
         (res(Analyte.ALT, "1,5"), ["RESULT_NOT_EVALUABLE"]),
-        (res(Analyte.EGFR, ">90", "mL/min/1.73m2"), ["RESULT_NOT_EVALUABLE"]),
-        (res(Analyte.EGFR, "<15", "mL/min/1.73m2"), ["EGFR_LOW", "RESULT_NOT_EVALUABLE"]),
-        # a bound that makes the outcome certain still fires the rule
-        (
-            res(Analyte.ALT, ">1000", high="40"),
-            ["LIVER_GT_3X_ULN", "LIVER_GT_ABSOLUTE", "RESULT_NOT_EVALUABLE"],
-        ),
-        (res(Analyte.ALT, ">100", high="40"), ["LIVER_GT_ABSOLUTE", "RESULT_NOT_EVALUABLE"]),
+        (res(Analyte.ALT, "<10", "IU/dL"), ["RESULT_NOT_EVALUABLE"]),  # bound in an unknown unit
+        # a bound that leaves a rule undecided goes to a human
         (res(Analyte.ALT, ">=100", high="40"), ["RESULT_NOT_EVALUABLE"]),  # may be exactly 100
-        (res(Analyte.NEUTROPHILS, "<1.0"), ["NEUTROPHILS_LOW", "RESULT_NOT_EVALUABLE"]),
-        (res(Analyte.NEUTROPHILS, "<1.6"), ["NEUTROPHILS_LOW", "RESULT_NOT_EVALUABLE"]),
+        (res(Analyte.ALT, "<60", high="40"), ["RESULT_NOT_EVALUABLE"]),  # above ULN or not?
         (res(Analyte.NEUTROPHILS, "<=1.6"), ["RESULT_NOT_EVALUABLE"]),  # may be exactly 1.6
         (res(Analyte.NEUTROPHILS, "<2.0"), ["RESULT_NOT_EVALUABLE"]),
+        (res(Analyte.EGFR, ">45", "mL/min/1.73m2"), ["RESULT_NOT_EVALUABLE"]),  # 50? 90?
     ],
 )
 def test_not_evaluable_results_go_to_a_human(result: LabResult, expected: list[str]) -> None:
@@ -533,6 +544,45 @@ def test_not_evaluable_results_go_to_a_human(result: LabResult, expected: list[s
     assert f.value is None
     for other in findings:
         assert other.value is None  # nothing pretends to know the exact value
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        # issue #15 changed this test: a censored value whose bound decides every rule of its
+        # analyte is read as decided, with no "not evaluable" alert (these were all
+        # RESULT_NOT_EVALUABLE besides the rules that fired).
+        (res(Analyte.ALT, "<10"), []),  # certainly normal
+        (res(Analyte.ALT, "<10", high="40"), []),
+        (res(Analyte.EGFR, ">90", "mL/min/1.73m2"), []),  # normal renal function
+        (res(Analyte.EGFR, "<15", "mL/min/1.73m2"), ["EGFR_LOW"]),
+        (res(Analyte.ALT, ">1000", high="40"), ["LIVER_GT_3X_ULN", "LIVER_GT_ABSOLUTE"]),
+        (res(Analyte.NEUTROPHILS, "<1.0"), ["NEUTROPHILS_LOW"]),
+        (res(Analyte.NEUTROPHILS, "<1.6"), ["NEUTROPHILS_LOW"]),
+        (res(Analyte.PLATELETS, ">150"), []),
+        (res(Analyte.HAEMOGLOBIN, "<50"), []),  # no rule on haemoglobin: nothing undecided
+    ],
+)
+def test_a_censored_value_decides_when_its_bound_decides(
+    result: LabResult, expected: list[str]
+) -> None:
+    findings = run(result)
+    assert sorted(rules(findings)) == sorted(expected)
+    for f in findings:
+        assert f.value is None  # nothing pretends to know the exact value
+
+
+def test_a_censored_value_names_the_limit_its_bound_leaves_undecided() -> None:
+    (f,) = run(res(Analyte.ALT, ">=100", high="40"))
+    assert "does not tell whether it is above 3× ULN (120 U/L) or above 100 U/L" in f.message
+    # ">100" decides the absolute limit but not whether it is above 3× ULN (120 U/L)
+    found = run(res(Analyte.ALT, ">100", high="40"))
+    assert sorted(rules(found)) == ["LIVER_GT_ABSOLUTE", "RESULT_NOT_EVALUABLE"]
+    assert "above 3× ULN (120 U/L)." in one(found, "RESULT_NOT_EVALUABLE").message
+    # with mycophenolate on, neutrophils "<1.5" is below 1.6 but undecided against 1.3
+    mmf = run(res(Analyte.NEUTROPHILS, "<1.5"), drugs=MMF)
+    assert "RESULT_NOT_EVALUABLE" in rules(mmf) and "NEUTROPHILS_LOW" in rules(mmf)
+    assert "1.3" in one(mmf, "RESULT_NOT_EVALUABLE").message
 
 
 # --- ordering, validation, properties --------------------------------------------------------

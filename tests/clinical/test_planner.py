@@ -384,8 +384,13 @@ def test_monitoring_continues_while_held_and_restart_restarts() -> None:
 
 
 def test_restart_detected_from_status_whatever_the_label() -> None:
+    # issue #15 changed this test: with only the 2026-02-16 draw, the draw due from it
+    # (target 2026-03-23, overdue at the restart) is earlier than the restart's and now stays
+    # the next draw (a restart never postpones blood tests); a draw during the hold lets the
+    # restart's earlier early-phase draw show.
     history = (*HOLD_RESTART[:2], rx("3", d("2026-04-01"), change=C.OTHER, supersedes="2"))
-    e = pending(make(prescriptions=history, labs=blood(d("2026-02-16"))))
+    labs = blood(d("2026-02-16")) + blood(d("2026-03-16"))
+    e = pending(make(prescriptions=history, labs=labs))
     assert e.anchor_key == "methotrexate:routine:restart=2026-04-01"
 
 
@@ -920,6 +925,10 @@ def test_a_future_start_plans_baseline_and_first_draw() -> None:
 # --- properties -------------------------------------------------------------------------------
 
 
+def labs_on(labs: tuple[LabDraw, ...]) -> set[date]:
+    return {x.collected_on for x in labs}
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     offsets=st.lists(st.integers(1, 500), max_size=12, unique=True),
@@ -942,7 +951,20 @@ def test_plan_invariants(
     nxt = pending(events)
     anchors = [day(n) for n in offsets] + ([day(increase)] if increase is not None else [START])
     latest_anchor = max([START, *anchors])
-    assert nxt.anchor_key.endswith(f"={latest_anchor.isoformat()}")
+    nxt_anchor = date.fromisoformat(nxt.anchor_key.rsplit("=", 1)[1])
+    if (
+        increase is not None
+        and day(increase) == latest_anchor
+        and day(increase) not in labs_on(labs)
+    ):
+        # issue #15 changed this test: an increase never postpones the draw already pending;
+        # the next draw follows the increase or the latest draw before it, whichever is sooner
+        before = max([START, *(day(n) for n in offsets if day(n) < day(increase))])
+        assert nxt_anchor in (day(increase), before)
+        early = protocol.phases[0]
+        assert nxt.target <= day(increase) + timedelta(days=early.default_days)
+    else:
+        assert nxt_anchor == latest_anchor
     for e in routine(events):
         anchor = date.fromisoformat(e.anchor_key.rsplit("=", 1)[1])
         assert e.earliest <= e.target <= e.latest
@@ -951,3 +973,32 @@ def test_plan_invariants(
         if e.completed_on is not None:
             assert e.completed_on >= e.earliest
             assert e.completed_on.isoformat() in {x.collected_on.isoformat() for x in labs}
+
+
+# --- issue #15 item 9: a dose increase or restart never postpones blood tests ------------------
+
+
+def test_a_dose_increase_keeps_an_overdue_draw_instead_of_booking_one_five_weeks_out() -> None:
+    # stable since 2026-02-16 (day 42); last blood 2026-03-02 → maintenance draw due 2026-04-27,
+    # window closes 2026-05-25. Nobody draws; the dose goes up on 2026-06-15 (overdue).
+    history = (rx("1", START), rx("2", d("2026-06-15"), "20", C.DOSE_INCREASE, supersedes="1"))
+    labs = blood(d("2026-02-16")) + blood(d("2026-03-02"))
+    before = pending(make(prescriptions=history[:1], labs=labs, today=d("2026-06-14")))
+    after = pending(make(prescriptions=history, labs=labs, today=d("2026-06-15")))
+    assert after.key == before.key == "methotrexate:routine:draw=2026-03-02:2026-04-27"
+    assert after.latest < d("2026-06-15")  # still overdue: reminders and escalation go on
+    # once blood is taken, the next one follows the early phase of the increase
+    later = pending(make(prescriptions=history, labs=labs + blood(d("2026-06-16"))))
+    assert later.anchor_key == "methotrexate:routine:draw=2026-06-16"
+    assert (later.phase, later.interval_days) == ("initiation", 35)
+
+
+def test_a_dose_increase_brings_a_far_draw_forward() -> None:
+    # maintenance draw from 2026-03-02 targets 2026-04-27; an increase on 2026-03-09 gives
+    # 2026-04-13 (35 days, early phase): the earlier one is planned
+    history = (rx("1", START), rx("2", d("2026-03-09"), "20", C.DOSE_INCREASE, supersedes="1"))
+    labs = blood(d("2026-02-16")) + blood(d("2026-03-02"))
+    e = pending(make(prescriptions=history, labs=labs, today=d("2026-03-10")))
+    assert e.anchor_key == "methotrexate:routine:dose_increase=2026-03-09"
+    assert e.target == d("2026-04-13") and e.phase == "initiation"
+    assert "dose increase on 2026-03-09" in e.explanation and EULAR_CITE in e.explanation

@@ -232,12 +232,19 @@ def test_threshold_sources() -> None:
 @pytest.mark.parametrize(
     ("analyte", "sex", "age", "value", "label_has"),
     [
-        (Analyte.ALT, Sex.MALE, 10, "25.8", "boys"),
-        (Analyte.ALT, Sex.MALE, 0, "25.8", "SAFETY"),
+        # issue #15 changed this test: children's ALT ULN by age band (REF §3) instead of the
+        # SAFETY 12-17 limits for every under-18.
+        (Analyte.ALT, Sex.MALE, 0, "33", "under 1 year"),
+        (Analyte.ALT, Sex.FEMALE, 0, "33", "CALIPER"),
+        (Analyte.ALT, Sex.MALE, 1, "25", "1 to under 12 years"),
+        (Analyte.ALT, Sex.MALE, 10, "25", "CALIPER"),
+        (Analyte.ALT, Sex.UNKNOWN, 11, "25", "no sex difference"),
+        (Analyte.ALT, Sex.MALE, 12, "25.8", "boys"),
         (Analyte.ALT, Sex.MALE, 17, "25.8", "SAFETY"),
+        (Analyte.ALT, Sex.FEMALE, 12, "22.1", "girls"),
         (Analyte.ALT, Sex.FEMALE, 17, "22.1", "girls"),
-        (Analyte.ALT, Sex.UNKNOWN, 5, "22.1", "lower"),
-        (Analyte.ALT, Sex.OTHER, 5, "22.1", "lower"),
+        (Analyte.ALT, Sex.UNKNOWN, 15, "22.1", "lower"),
+        (Analyte.ALT, Sex.OTHER, 15, "22.1", "lower"),
         (Analyte.ALT, Sex.MALE, 18, "40", "configured adult default, not from a guideline"),
         (Analyte.ALT, Sex.FEMALE, 80, "40", "configured adult default, not from a guideline"),
         (Analyte.AST, Sex.MALE, 3, "40", "no published paediatric AST standard"),
@@ -251,8 +258,13 @@ def test_default_ulns(analyte: Analyte, sex: Sex, age: int, value: str, label_ha
 
 
 def test_default_uln_sources() -> None:
+    # issue #15 changed this test: a 9-year-old is in the CALIPER band (UNVERIFIED), a
+    # 15-year-old in the SAFETY band.
+    teen = default_uln(DEFAULT_THRESHOLDS, Analyte.ALT, Sex.MALE, 15)
+    assert "Schwimmer" in teen.source.guideline and teen.source.year == 2010
     child = default_uln(DEFAULT_THRESHOLDS, Analyte.ALT, Sex.MALE, 9)
-    assert "Schwimmer" in child.source.guideline and child.source.year == 2010
+    assert "CALIPER" in child.source.guideline and not child.source.verified
+    assert "UNVERIFIED" in child.source.cite() and "UNVERIFIED" in child.label
     adult = default_uln(DEFAULT_THRESHOLDS, Analyte.ALT, Sex.MALE, 40)
     assert "not from a guideline" in adult.source.guideline
 

@@ -240,6 +240,7 @@ class Command(BaseCommand):
             self._routine_labs(p, months_ago(t, m))
         self._routine_labs(p, t - timedelta(days=2), alt="152", ast="96")
         self._iga(p, start, 3, "CDASI", "24")
+        self._iga(p, start + timedelta(weeks=12), 2, "CDASI", "15")  # issue #15: review held
 
         # Adult dermatomyositis on mycophenolate, titrated to 1 g twice daily.
         p = self._patient(
@@ -307,6 +308,8 @@ class Command(BaseCommand):
         )
         for m in (11, 10, 8, 6, 4, 2):
             self._routine_labs(p, months_ago(t, m))
+        for weeks, iga in ((0, 3), (12, 2), (24, 1)):  # issue #15: the reviews were held
+            self._iga(p, start + timedelta(weeks=weeks), iga, "PASI", str(4 * iga + 2))
 
         # Eastside: adult RA on MTX 20 mg/week (another clinic: invisible to Northside staff).
         p = self._patient(
@@ -451,14 +454,36 @@ class Command(BaseCommand):
             evaluate_result(rid)
         for pid in Patient.objects.values_list("id", flat=True):
             sync_plan(pid)
-        # The demo's chest X-rays and serology were done before treatment (recorded on the
-        # baseline events as staff would), so only real gaps show as due.
+        # issue #15: the demo's serology (and adults' chest X-rays) were done at the referring
+        # hospital before treatment; a chest X-ray is not applicable for the infants and
+        # toddlers. Recorded as staff would (completed with a reason), so only real gaps show.
         from schedules.models import MonitoringEvent
+        from schedules.services import event_complete_with_reason
 
+        nurse = User.objects.get(username="nurse.nina")
         for event in MonitoringEvent.objects.filter(kind="baseline", status="planned"):
-            if not any(t in ("alt", "wbc") for t in event.tests):
-                event.completed_on = event.target
-                event.status = MonitoringEvent.Status.DONE
-                event.save()
+            if any(t in ("alt", "wbc") for t in event.tests):
+                continue
+            user = (
+                nurse
+                if event.patient.clinic.name == NORTHSIDE
+                else User.objects.get(username="nurse.noor")
+            )
+            child = (event.target - event.patient.birth_date).days < 12 * 365
+            if child and "chest_xray" in event.tests:
+                event_complete_with_reason(
+                    event=event,
+                    user=user,
+                    reason="not_applicable_for_age",
+                    note="No chest X-ray for a young child without lung disease (clinician).",
+                )
+            else:
+                event_complete_with_reason(
+                    event=event,
+                    user=user,
+                    reason="done_elsewhere",
+                    done_on=event.target,
+                    note="Referring hospital's letter.",
+                )
         for pid in Patient.objects.values_list("id", flat=True):
             sync_plan(pid)
