@@ -85,12 +85,20 @@ class PatientReadAuditMiddleware:
             if getattr(user, "is_authenticated", False):
                 ids = patients_shown(request, response)
                 if ids:
-                    record_reads(request, _with_clinics(ids))
+                    record_reads(request, _with_clinics(request, user, ids))
         return response
 
 
-def _with_clinics(ids: list[int]) -> list[tuple[int, int | None]]:
+def _with_clinics(request, user, ids: list[int]) -> list[tuple[int, int | None]]:
+    """Each patient with its clinic. The API shows only the user's own clinic's patients
+    (api/permissions.py), so there it is the user's clinic, read without a query."""
     from patients.models import Patient
+    from patients.tenancy import clinic_id_of
+
+    if request.path_info.startswith("/api/") and not user.is_superuser:
+        clinic_id = clinic_id_of(user)
+        if clinic_id is not None:
+            return [(pid, clinic_id) for pid in ids]
 
     clinics = dict(Patient.objects.filter(pk__in=ids).values_list("pk", "clinic_id"))
     return [(pid, clinics.get(pid)) for pid in ids if pid in clinics]
