@@ -5,6 +5,7 @@ of drift) and slows down repeated wrong codes."""
 from __future__ import annotations
 
 import base64
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
@@ -47,7 +48,7 @@ def otp_verify(request):
         return _login_first(request)
     devices = list(devices_for_user(user, confirmed=True))
     if not devices:
-        return redirect(f"{reverse('accounts:otp-setup')}?next={_next(request)}")
+        return redirect(f"{reverse('accounts:otp-setup')}?{urlencode({'next': _next(request)})}")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         token = form.cleaned_data["otp_token"].strip()
@@ -71,7 +72,9 @@ def otp_setup(request):
     if user_has_confirmed(user) and not user.is_verified():
         # A second authenticator only after the first one's code: a stolen password alone
         # must not be enough to enrol the thief's phone.
-        return redirect(f"{reverse('accounts:otp-verify')}?next={request.get_full_path()}")
+        return redirect(
+            f"{reverse('accounts:otp-verify')}?{urlencode({'next': request.get_full_path()})}"
+        )
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="authenticator app", confirmed=False)

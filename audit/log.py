@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
+from django.db import transaction
+
 from audit.models import AccessLog
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,8 @@ def record(action: str, *, request=None, user=None, username: str = "", **fields
     if username and not row.get("username"):
         row["username"] = username[:150]
     try:
-        AccessLog.objects.create(action=action, **row)
+        with transaction.atomic():  # a savepoint: a failure here never breaks the caller's
+            AccessLog.objects.create(action=action, **row)
     except Exception:
         logger.exception("audit: could not record %s for %s", action, row.get("username"))
 
@@ -59,6 +62,8 @@ def record_reads(request, patients: Iterable[tuple[int, int | None]]) -> None:
     if not rows:
         return
     try:
+        # No savepoint: a web request's reads are recorded outside any transaction (and a
+        # savepoint would cost the hot read paths two round trips).
         AccessLog.objects.bulk_create(rows)
     except Exception:
         logger.exception("audit: could not record %d patient reads", len(rows))
