@@ -14,14 +14,14 @@ process (Redis in production; see settings.CACHES).
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from django.conf import settings
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
 from django.core.cache.backends.redis import RedisCache
-from rest_framework.authtoken.models import Token
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+
+from api.models import ApiToken
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -36,9 +36,9 @@ class TokenRateThrottle(BaseThrottle):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope)
 
     def ident(self, request) -> str:
-        if isinstance(request.auth, Token):
-            # Never put the token itself in a cache key.
-            return "t" + hashlib.sha256(request.auth.key.encode()).hexdigest()[:24]
+        if isinstance(request.auth, ApiToken):
+            # The key's digest (api/models.py), never the key, in a cache key.
+            return "t" + request.auth.key_digest[:24]
         if request.user and request.user.is_authenticated:
             return f"u{request.user.pk}"
         return "a" + (self.get_ident(request) or "")

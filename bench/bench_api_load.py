@@ -84,8 +84,8 @@ def seed(n_patients: int) -> tuple[str, list[int]]:
     """A clinic, a nurse's token, patients on methotrexate with plans, results and alerts."""
     from django.contrib.auth import get_user_model
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from api.models import ApiToken
     from patients.models import Clinic, LabResult, Patient, Prescription, StaffMembership
     from schedules.models import Alert
     from schedules.services import sync_plan
@@ -95,7 +95,7 @@ def seed(n_patients: int) -> tuple[str, list[int]]:
     )
     nurse = get_user_model().objects.create_user("bench-nurse")
     StaffMembership.objects.create(user=nurse, clinic=clinic, role="nurse")
-    token = Token.objects.create(user=nurse).key
+    token = ApiToken.issue(nurse)[1]
     patients = Patient.objects.bulk_create(
         [
             Patient(

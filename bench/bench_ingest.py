@@ -91,8 +91,8 @@ def setup_django(env: dict) -> None:
 
 def seed(n_patients: int):
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
+    from api.models import ApiToken
     from patients.models import Clinic, Patient, Prescription, StaffMembership
 
     clinic = Clinic.objects.create(
@@ -100,7 +100,7 @@ def seed(n_patients: int):
     )
     user = get_user_model().objects.create_user("bench-lis")
     StaffMembership.objects.create(user=user, clinic=clinic, role="integration")
-    token = Token.objects.create(user=user).key
+    token = ApiToken.issue(user)[1]
     rng = random.Random(6)
     patients = Patient.objects.bulk_create(
         [

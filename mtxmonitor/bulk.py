@@ -45,6 +45,10 @@ def insert_with_history(
     Must run inside a transaction (the caller's), so that a failure leaves neither."""
     if not objs:
         return objs
+    if user is None:
+        from audit.system import system_actor
+
+        user = system_actor()  # inside a Celery task: the "system" user (issue 14)
     history = model.history.model
     tracked = {f.attname for f in history.tracked_fields}
     extra = {

@@ -325,3 +325,76 @@ MTXMONITOR_CHART_URL = env_str(
 )
 # Done and cancelled draws stay in the feeds this many days (cancelled: STATUS:CANCELLED).
 MTXMONITOR_CALENDAR_RETENTION_DAYS = env_int("MTXMONITOR_CALENDAR_RETENTION_DAYS", 30)
+# --- Hardening and audit (issue 14, items 6 and 7) ----------------------------------------
+# Measured against Django's deployment checklist and OWASP ASVS 4.0 level 2. The production
+# environment that makes `manage.py check --deploy --fail-level WARNING` clean behind the shipped
+# nginx is in the README ("Production security settings") and is run by tests/test_hardening.py.
+from datetime import timedelta  # noqa: E402
+
+# HTTPS (https://docs.djangoproject.com/en/5.2/ref/middleware/#http-strict-transport-security).
+# Off by default so a laptop on http:// works; production turns them on.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS and SETS (never forwards) X-Forwarded-Proto, as
+# deploy/nginx/mtxmonitor.conf does. Never on without such a proxy: a client could claim https.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front append to X-Forwarded-For (1 behind the shipped nginx): the client's
+# address for the login lockout and the audit log is the one the outermost trusted proxy saw.
+MTXMONITOR_TRUSTED_PROXY_COUNT = env_int("MTXMONITOR_TRUSTED_PROXY_COUNT", 0)
+# Sessions: an idle timeout (ASVS 3.3.2), renewed by every request; gone when the browser closes.
+SESSION_COOKIE_AGE = env_int("MTXMONITOR_SESSION_IDLE_MINUTES", 30) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Passwords: at least 12 characters, not all digits, not a common one, not like the user's name
+# (ASVS 2.1.1, 2.1.7).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# E-mails carry MRNs and lab values: STARTTLS unless asked not to (on by default when not DEBUG).
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not DEBUG)
+
+INSTALLED_APPS += ["axes", "django_otp", "django_otp.plugins.otp_totp", "accounts", "audit"]
+# Login lockout (django-axes): on the authentication backend, so it guards every login page that
+# uses Django's auth (the admin's, the staff workspace's), not one URL. Locked per user name and,
+# separately, per address, after MTXMONITOR_LOGIN_FAILURE_LIMIT failures; released after the
+# cool-off or by `manage.py axes_reset_username USER` / `axes_reset_ip ADDRESS`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("MTXMONITOR_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("MTXMONITOR_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.security.client_ip"
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+# Optional TOTP for staff (django-otp): a user with a confirmed device must give its code after the
+# password on any login page; MTXMONITOR_REQUIRE_STAFF_OTP=1 requires every staff user to enrol.
+MTXMONITOR_REQUIRE_STAFF_OTP = env_bool("MTXMONITOR_REQUIRE_STAFF_OTP", False)
+OTP_TOTP_ISSUER = "mtxmonitor"
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE += [
+    "accounts.middleware.RequireOTPMiddleware",
+    # Cache-Control: no-store on every /api/ and /admin/ answer and on any answer to a signed-in
+    # user: patient data never stays in a browser's or a proxy's cache.
+    "accounts.middleware.NoStoreMiddleware",
+    # One access-log row per patient shown by a patient page or API answer (audit/).
+    "audit.middleware.PatientReadAuditMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
+]
+# API tokens are stored as SHA-256 digests (api.models.ApiToken) and expire.
+MTXMONITOR_API_TOKEN_DAYS = env_int("MTXMONITOR_API_TOKEN_DAYS", 365)

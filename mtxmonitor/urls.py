@@ -16,4 +16,6 @@ urlpatterns = [
     path("api/v1/", include("api.urls")),
     # Nurse and clinic iCalendar feeds, a secret token in the URL (issue 17 item 6).
     path("calendar/", include("schedules.urls")),
+    # Second factor for staff (issue 14): /account/otp/ and /account/otp/setup/.
+    path("account/", include("accounts.urls")),
 ]

@@ -287,6 +287,14 @@ class NotificationAdmin(ScopedAdmin):
 
         ids = list(queryset.values_list("id", flat=True))
         n = resend(ids)
+        from audit.log import record  # issue 14: the Resend is in the access log
+
+        record(
+            "resend",
+            request=request,
+            detail={"notifications": ids, "queued": n},
+            clinic_id=getattr(queryset.first(), "clinic_id", None),
+        )
         skipped = len(ids) - n
         text = f"{n} notification(s) queued to be sent again (same content, new Message-ID)."
         if skipped:

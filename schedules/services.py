@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from audit.system import system_actor
 from clinical import codes
 from mtxmonitor.bulk import insert_with_history
 from patients.models import DiseaseAssessment, LabResult, Patient, Prescription
@@ -516,6 +517,7 @@ def sync_plans(
             sorted(fields | {"updated_at"}),
             batch_size=500,
             default_date=now,
+            default_user=system_actor(),  # the "system" user inside a Celery task (issue 14)
         )
     return out
 

@@ -146,10 +146,14 @@ def test_the_command_prints_a_working_token(clinic, patient, capsys):
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/patients/", {"mrn": patient.mrn}).json()["count"] == 1
     call_command("create_api_token", "lab-feed")
-    assert capsys.readouterr().out.strip() == key  # the same token again
+    second = capsys.readouterr().out.strip()  # keys are stored hashed: a new one, beside
+    assert second != key and client.get("/api/v1/patients/").status_code == 200
     call_command("create_api_token", "lab-feed", "--rotate")
-    assert capsys.readouterr().out.strip() != key
-    assert client.get("/api/v1/patients/").status_code == 401  # the old key is gone
+    rotated = capsys.readouterr().out.strip()
+    assert rotated not in (key, second)
+    assert client.get("/api/v1/patients/").status_code == 401  # the old keys are gone
+    client.credentials(HTTP_AUTHORIZATION=f"Token {rotated}")
+    assert client.get("/api/v1/patients/").status_code == 200
 
 
 def test_the_command_refuses_a_user_without_a_clinic(db, django_user_model):

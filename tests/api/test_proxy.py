@@ -17,8 +17,8 @@ import pytest
 import requests
 import yaml
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 
+from tests.api.conftest import api_key
 from tests.conftest import make_member
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +83,7 @@ def test_the_proxy_passes_api_calls_through_unchanged(
     transactional_db, proxied, clinic, other_clinic, patient
 ):
     via_proxy, _ = proxied
-    token = Token.objects.create(user=make_member(clinic, "proxy-integration", "integration")).key
+    token = api_key(make_member(clinic, "proxy-integration", "integration"))
     lab = {
         "patient": patient.pk,
         "analyte": "ALT",
@@ -107,7 +107,7 @@ def test_the_proxy_passes_api_calls_through_unchanged(
         assert proxied_answer[2] == direct_answer[2]
 
     # Another clinic's patient is a 404 through the proxy as well.
-    stranger = Token.objects.create(user=make_member(other_clinic, "proxy-other", "clinician")).key
+    stranger = api_key(make_member(other_clinic, "proxy-other", "clinician"))
     assert _call(f"{via_proxy}/api/v1/patients/{patient.pk}/", stranger)[0] == 404
 
 
@@ -116,7 +116,7 @@ def test_an_oversized_body_gets_the_apis_json_413_through_the_proxy(
     transactional_db, proxied, clinic
 ):
     via_proxy, _ = proxied
-    token = Token.objects.create(user=make_member(clinic, "proxy-big", "integration")).key
+    token = api_key(make_member(clinic, "proxy-big", "integration"))
     body = b'{"results": [' + b" " * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b"]}"
     status, headers, answer = _call(f"{via_proxy}/api/v1/labs/batch/", token, body)
     assert status == 413

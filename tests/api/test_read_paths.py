@@ -824,7 +824,8 @@ def test_the_nurses_poll_reads_its_page_with_the_results_behind_it(
             assert linked <= {lab["id"] for lab in shown["lab_results"]}, query
         by_fk_only = alerts.filter(pk=fk_only).exists()
         assert written_out, query
-        assert len(ctx.captured_queries) == 2 + by_fk_only, (query, ctx.captured_queries)
+        # + 1: the access-log rows of the patients shown, one INSERT (audit/, issue 14).
+        assert len(ctx.captured_queries) == 3 + by_fk_only, (query, ctx.captured_queries)
 
 
 @postgresql_only
@@ -840,22 +841,26 @@ def test_the_results_behind_alerts_are_the_orms(data):
 @postgresql_only
 def test_the_token_lookup_loads_what_select_related_loads(django_assert_num_queries, nina):
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
     from api.authentication import _token_with_user
+    from api.models import ApiToken as Token
+    from api.models import digest
     from patients.models import StaffMembership
 
     lone = get_user_model().objects.create_user("no-role")  # no membership
     for user in (nina, lone):
-        key = Token.objects.create(user=user).key
+        key = Token.issue(user)[1]
         membership = StaffMembership.objects.filter(user=user).first()
         with django_assert_num_queries(1):
-            token = _token_with_user(key)
-        expected = Token.objects.select_related("user", "user__membership").get(key=key)
-        assert (token.pk, token.user_id, token.created) == (
+            token = _token_with_user(digest(key))
+        expected = Token.objects.select_related("user", "user__membership").get(
+            key_digest=digest(key)
+        )
+        assert (token.pk, token.user_id, token.created_at, token.expires_at) == (
             expected.pk,
             expected.user_id,
-            expected.created,
+            expected.created_at,
+            expected.expires_at,
         )
         fields = [f.attname for f in get_user_model()._meta.concrete_fields]
         assert [getattr(token.user, f) for f in fields] == [
@@ -863,7 +868,6 @@ def test_the_token_lookup_loads_what_select_related_loads(django_assert_num_quer
         ]
         assert not token._state.adding and token.user._state.db == "default"
         with django_assert_num_queries(0):  # all loaded, as select_related loads them
-            assert token.user.auth_token is token
             if membership is None:
                 with pytest.raises(StaffMembership.DoesNotExist):
                     token.user.membership  # noqa: B018
@@ -873,7 +877,7 @@ def test_the_token_lookup_loads_what_select_related_loads(django_assert_num_quer
                 assert token.user.membership.role == membership.role
                 assert token.user.membership.user is token.user
     with pytest.raises(Token.DoesNotExist):
-        _token_with_user("0" * 40)
+        _token_with_user(digest("0" * 40))
 
 
 def _prepared_statements() -> list[str]:
@@ -899,7 +903,7 @@ def test_the_hottest_queries_are_prepared_statements(transactional_db, data, api
     client = api_as("nurse")
     prepared = _hot_answers(client, patient)
     statements = _prepared_statements()
-    assert any('FROM "authtoken_token" t' in s for s in statements)
+    assert any('FROM "api_apitoken" t' in s for s in statements)
     assert any('"schedules_alert" a' in s and "LIMIT $" in s for s in statements)
     assert any('"schedules_monitoringevent" e' in s for s in statements)
     assert len(statements) == len(set(statements))  # each once, for all its requests

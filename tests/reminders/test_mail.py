@@ -281,6 +281,7 @@ def test_a_worker_killed_mid_send_leaves_a_row_that_is_retried_not_lost(harriet,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(smtp.port),
+        "EMAIL_USE_TLS": "0",  # the test server speaks plain SMTP (TLS is on by default)
         "DEFAULT_FROM_EMAIL": "mtxmonitor <reminders@mtxmonitor.test>",
         "DJANGO_SETTINGS_MODULE": "mtxmonitor.settings",
     }

@@ -39,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--quiet", action="store_true", help="Print only the logins.")
 
     def handle(self, *args, **opts):
-        from rest_framework.authtoken.models import Token
+        from api.models import ApiToken
 
         password = settings.MTXMONITOR_DEMO_PASSWORD or secrets.token_urlsafe(9)
         created = False
@@ -54,7 +54,10 @@ class Command(BaseCommand):
             u = User.objects.get(username=username)
             u.set_password(password)
             u.save(update_fields=["password"])
-        token, _ = Token.objects.get_or_create(user=User.objects.get(username="lis-northside"))
+        # Keys are stored hashed (issue 14): a new demo key each run, the previous ones retired.
+        lis = User.objects.get(username="lis-northside")
+        ApiToken.objects.filter(user=lis).delete()
+        _, token_key = ApiToken.issue(lis)
         # Nina's calendar feed (issue 17 item 6): only its hash is stored, so a new token each run.
         from schedules.calendar import feed_rotate, feed_url
 
@@ -71,8 +74,8 @@ class Command(BaseCommand):
             f"  Login:     admin / {password}   (superuser, sees both clinics)\n"
             f"  Staff:     dr.adeyemi (clinician), nurse.nina (nurse), viewer.vic (viewer) at "
             f"{NORTHSIDE};\n             dr.baker, nurse.noor at {EASTSIDE}; same password\n"
-            f"  API token: {token.key}   (integration user lis-northside, {NORTHSIDE})\n"
-            f"             export TOKEN={token.key}\n"
+            f"  API token: {token_key}   (integration user lis-northside, {NORTHSIDE})\n"
+            f"             export TOKEN={token_key}\n"
             f"  Calendar:  {feed_url(feed, feed_token)}\n"
             "             (nurse.nina's iCalendar feed; a new URL each run, the old one stops)\n"
         )
