@@ -98,18 +98,19 @@ def feed_rotate(
     if clinic is None:
         raise ValueError("clinic: a clinic or a nurse is required.")
     token = secrets.token_urlsafe(32)
+    # A nurse has one feed wherever she works: after a move to another clinic it is dead
+    # (`feed_for_token`) until rotated, which moves it to her clinic.
+    mine = {"nurse": nurse} if nurse is not None else {"clinic": clinic, "nurse": None}
     feed = (
-        CalendarFeed.objects.select_for_update(of=("self",))
-        .filter(clinic=clinic, nurse=nurse)
-        .order_by("pk")
-        .first()
+        CalendarFeed.objects.select_for_update(of=("self",)).filter(**mine).order_by("pk").first()
     )
     if feed is None:
         feed = CalendarFeed.objects.create(clinic=clinic, nurse=nurse, token_hash=hash_token(token))
     else:
+        feed.clinic = clinic
         feed.token_hash = hash_token(token)
         feed.rotated_at = timezone.now()
-        feed.save(update_fields=["token_hash", "rotated_at"])
+        feed.save(update_fields=["clinic", "token_hash", "rotated_at"])
     return feed, token
 
 

@@ -266,27 +266,23 @@ def update_statuses(events, cday: ClinicDay) -> int:
     changes are written. Status is derived from the dates, so the change is not recorded in
     the event's history table (a bulk UPDATE): the planner's edits to the dates are.
     """
-    new_status = status_expression(cday)
     # issue #15: a response review not recorded is reminded once overdue and escalated once;
     # the day after its escalation went out it is listed as missed and no longer reminded.
-    missed = (
-        events.filter(
-            status__in=OPEN,
-            kind=REVIEW,
-            latest__lt=rules.escalation_cutoff(cday.today, cday.policy),
+    # In the same UPDATE (one query per chunk, not two).
+    escalated = Exists(
+        Reminder.objects.filter(
+            event_id=OuterRef("pk"),
+            phase=rules.Phase.ESCALATION.value,
+            notification__isnull=False,
         )
-        .filter(
-            Exists(
-                Reminder.objects.filter(
-                    event_id=OuterRef("pk"),
-                    phase=rules.Phase.ESCALATION.value,
-                    notification__isnull=False,
-                )
-            )
-        )
-        .update(status=Status.MISSED, updated_at=timezone.now())
     )
-    return missed + (
+    missed = When(
+        Q(kind=REVIEW, latest__lt=rules.escalation_cutoff(cday.today, cday.policy)) & escalated,
+        then=Value(Status.MISSED),
+    )
+    dates = status_expression(cday)
+    new_status = Case(missed, *dates.cases, default=dates.default)
+    return (
         events.filter(status__in=OPEN)
         .exclude(status=new_status)
         .update(status=new_status, updated_at=timezone.now())

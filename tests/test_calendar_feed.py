@@ -192,6 +192,19 @@ def test_a_plan_from_the_planner_shows_up(client, patient, nurse_feed):
     assert {uid(e) for e in baseline} <= set(events)
 
 
+def test_an_alt_above_3x_uln_puts_the_repeat_draw_in_the_nurses_feed(client, patient, nurse_feed):
+    from tests.test_monitoring import draw, start_mtx
+
+    today = patient.clinic.today()
+    start_mtx(patient, today - timedelta(days=60))
+    draw(patient, today - timedelta(days=1), alt="150")  # 3.75 x ULN 40 (REF §3)
+    repeat = MonitoringEvent.objects.get(patient=patient, kind="confirmatory")
+    assert repeat.status in MonitoringEvent.OPEN_STATUSES
+    v = events_of(fetch(client, "nurse", nurse_feed[1]))[uid(repeat)]
+    assert str(v["SUMMARY"]).startswith("Repeat bloods (methotrexate) – ")
+    assert "ALT" in str(v["SUMMARY"]) and v["DTSTART"].dt == repeat.target
+
+
 # --- scoping -----------------------------------------------------------------------------------
 def test_another_nurses_patients_are_in_the_clinic_feed_only(
     client, clinic, patient, nurse_feed, clinic_feed
@@ -560,6 +573,11 @@ def test_a_nurse_who_moved_clinic_has_no_feed(client, nina, other_clinic, nurse_
 
     StaffMembership.objects.filter(pk=nina.membership.pk).update(clinic=other_clinic)
     assert fetch(client, "nurse", nurse_feed[1]).status_code == 404
+    # Rotating gives her a feed at her new clinic (the same row, no second feed).
+    nina.membership.refresh_from_db()
+    feed, token = feed_rotate(nurse=nina.membership)
+    assert feed.pk == nurse_feed[0].pk and feed.clinic == other_clinic
+    assert fetch(client, "nurse", token).status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)
