@@ -6,61 +6,113 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('schedules', '0004_alert_clinic'),
+        ("schedules", "0004_alert_clinic"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='historicalmonitoringevent',
-            name='completed_at',
+            model_name="historicalmonitoringevent",
+            name="completed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='historicalmonitoringevent',
-            name='completed_by',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="historicalmonitoringevent",
+            name="completed_by",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='historicalmonitoringevent',
-            name='completion_note',
+            model_name="historicalmonitoringevent",
+            name="completion_note",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='historicalmonitoringevent',
-            name='completion_reason',
-            field=models.CharField(blank=True, choices=[('not_applicable_for_age', 'Not applicable for age'), ('done_elsewhere', 'Done at another hospital'), ('not_indicated', "Not indicated (clinician's decision)")], max_length=30),
+            model_name="historicalmonitoringevent",
+            name="completion_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("not_applicable_for_age", "Not applicable for age"),
+                    ("done_elsewhere", "Done at another hospital"),
+                    ("not_indicated", "Not indicated (clinician's decision)"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AddField(
-            model_name='monitoringevent',
-            name='completed_at',
+            model_name="monitoringevent",
+            name="completed_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='monitoringevent',
-            name='completed_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="monitoringevent",
+            name="completed_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='monitoringevent',
-            name='completion_note',
+            model_name="monitoringevent",
+            name="completion_note",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='monitoringevent',
-            name='completion_reason',
-            field=models.CharField(blank=True, choices=[('not_applicable_for_age', 'Not applicable for age'), ('done_elsewhere', 'Done at another hospital'), ('not_indicated', "Not indicated (clinician's decision)")], max_length=30),
+            model_name="monitoringevent",
+            name="completion_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("not_applicable_for_age", "Not applicable for age"),
+                    ("done_elsewhere", "Done at another hospital"),
+                    ("not_indicated", "Not indicated (clinician's decision)"),
+                ],
+                max_length=30,
+            ),
         ),
         migrations.AlterField(
-            model_name='historicalmonitoringevent',
-            name='status',
-            field=models.CharField(choices=[('planned', 'Planned'), ('upcoming', 'Upcoming'), ('due', 'Due'), ('overdue', 'Overdue'), ('done', 'Done'), ('cancelled', 'Cancelled'), ('missed', 'Missed')], default='planned', max_length=10),
+            model_name="historicalmonitoringevent",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("planned", "Planned"),
+                    ("upcoming", "Upcoming"),
+                    ("due", "Due"),
+                    ("overdue", "Overdue"),
+                    ("done", "Done"),
+                    ("cancelled", "Cancelled"),
+                    ("missed", "Missed"),
+                ],
+                default="planned",
+                max_length=10,
+            ),
         ),
         migrations.AlterField(
-            model_name='monitoringevent',
-            name='status',
-            field=models.CharField(choices=[('planned', 'Planned'), ('upcoming', 'Upcoming'), ('due', 'Due'), ('overdue', 'Overdue'), ('done', 'Done'), ('cancelled', 'Cancelled'), ('missed', 'Missed')], default='planned', max_length=10),
+            model_name="monitoringevent",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("planned", "Planned"),
+                    ("upcoming", "Upcoming"),
+                    ("due", "Due"),
+                    ("overdue", "Overdue"),
+                    ("done", "Done"),
+                    ("cancelled", "Cancelled"),
+                    ("missed", "Missed"),
+                ],
+                default="planned",
+                max_length=10,
+            ),
         ),
     ]
