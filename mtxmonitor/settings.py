@@ -316,3 +316,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Clinic workspace at /staff/ (workspace/, issue #17) ----------------------------------
+INSTALLED_APPS.append("workspace")
+# Staff log in at /staff/login/ and land on Today (https://docs.djangoproject.com/en/5.2/ref/settings/#login-redirect-url).
+LOGIN_URL = "workspace:login"
+LOGIN_REDIRECT_URL = "workspace:today"
+LOGOUT_REDIRECT_URL = "workspace:login"
+# The one date format of the workspace (Django's `date` filter syntax: "j M Y" is 3 Dec 2026),
+# applied in the clinic's time zone; a time, where shown, follows as 24-hour "H:i".
+MTXMONITOR_DATE_FORMAT = env_str("MTXMONITOR_DATE_FORMAT", "j M Y")

@@ -14,4 +14,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("api.urls")),
+    # Clinic workspace for clinicians and nurses (issue #17).
+    path("staff/", include("workspace.urls")),
 ]
