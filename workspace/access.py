@@ -14,6 +14,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from patients.models import Patient, Prescription
 from patients.tenancy import STAFF_UI_ROLES, may_write, membership_of
@@ -35,7 +36,8 @@ def staff_page(view):
             )
         request.membership = m
         request.clinic = m.clinic
-        return view(request, *args, **kwargs)
+        with timezone.override(m.clinic.tz):  # dates shown in the clinic's zone
+            return view(request, *args, **kwargs)
 
     return wrapper
 

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 
 from clinical.protocols import TEST_LABELS
 
@@ -37,6 +37,19 @@ def unit(text: str | None) -> str:
     return text
 
 
+_UNIT_IN_TEXT = re.compile(r"(?<![\w/])(umol/L|ukat/L|10[*^]9/L|10[*^]12/L|mL/min/\{1\.73_m2\})")
+
+
+def units_in_text(text: str) -> str:
+    """The UCUM spellings inside a sentence ("creatinine 140 umol/L") as a person writes them."""
+    return _UNIT_IN_TEXT.sub(lambda m: unit(m[1]), text or "")
+
+
+def human(text: str) -> str:
+    """A sentence from the clinical core with its dates and units in the workspace's style."""
+    return units_in_text(dates_in_text(text))
+
+
 def number(value: Decimal | float | int | str | None) -> str:
     """A value as a person writes it: 30.9400 → '30.94', 150.0000 → '150', never '1.5E+2'."""
     if value is None or value == "":
@@ -53,8 +66,8 @@ def day(value: date | datetime | None, tz=None) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        if tz is not None and value.tzinfo is not None:
-            value = value.astimezone(tz)
+        if value.tzinfo is not None:
+            value = value.astimezone(tz) if tz is not None else timezone.localtime(value)
         value = value.date()
     return dateformat.format(value, settings.MTXMONITOR_DATE_FORMAT)
 
@@ -63,8 +76,8 @@ def moment(value: datetime | None, tz=None) -> str:
     """A date and a 24-hour time in the clinic's zone: '3 Dec 2026 09:15'."""
     if value is None:
         return ""
-    if tz is not None and value.tzinfo is not None:
-        value = value.astimezone(tz)
+    if value.tzinfo is not None:
+        value = value.astimezone(tz) if tz is not None else timezone.localtime(value)
     return f"{day(value)} {value:%H:%M}"
 
 

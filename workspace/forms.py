@@ -11,7 +11,7 @@ from patients import choices
 ROUTE_CHOICES = [("", "— from the product —"), *choices.ROUTE]
 FORMULATION_CHOICES = [("", "— the usual product —"), *choices.FORMULATION]
 WEEKDAY_CHOICES = [("", "—"), *choices.WEEKDAY]
-DRUG_CHOICES = [c for c in choices.DRUG]
+DRUG_CHOICES = list(choices.DRUG)
 BASIS_CHOICES = [
     ("mg_per_m2", "mg/m² (body-surface area)"),
     ("mg_per_kg", "mg/kg (weight)"),
@@ -137,7 +137,8 @@ class PanelForm(forms.Form):
     accession = forms.CharField(
         required=False,
         max_length=60,
-        help_text="Optional for a hand-typed result: left blank, one is made and marked manual.",
+        help_text="Optional for a hand-typed result: left blank, one is made and marked manual. "
+        "With several tests, each is stored as <accession>-<TEST>.",
     )
 
     def __init__(self, *args, panel: str, **kwargs):
