@@ -61,6 +61,28 @@ def number(value: Decimal | float | int | str | None) -> str:
     return text
 
 
+# Decimal places a converted value is shown with: 0.35 mg/dL creatinine is 30.94 µmol/L by the
+# factor 88.4, but the lab measured two significant figures; µmol/L is written in whole numbers.
+# Only converted values are rounded for display (flags and rules use the stored value); a value
+# reported in the canonical unit is shown as reported.
+CONVERTED_DECIMALS: dict[str, int] = {
+    "creatinine": 0, "alt": 0, "ast": 0, "albumin": 0, "haemoglobin": 0, "egfr": 0,
+    "wbc": 2, "neutrophils": 2, "lymphocytes": 2, "eosinophils": 2, "platelets": 0, "mcv": 0,
+}  # fmt: skip
+
+
+def shown_value(lab) -> Decimal | None:
+    """A result's canonical value as shown: rounded per CONVERTED_DECIMALS when converted."""
+    value = lab.value
+    if value is None:
+        return None
+    converted = unit(lab.reported_unit).lower() != unit(lab.unit).lower()
+    places = CONVERTED_DECIMALS.get(lab.analyte)
+    if converted and places is not None:
+        return value.quantize(Decimal(1).scaleb(-places))
+    return value
+
+
 def day(value: date | datetime | None, tz=None) -> str:
     """The workspace's one date format (settings.MTXMONITOR_DATE_FORMAT) in the clinic's zone."""
     if value is None:

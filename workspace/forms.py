@@ -23,6 +23,9 @@ FREQUENCY_CHOICES = [("", "— the drug's usual —"), *choices.FREQUENCY]
 class DateInput(forms.DateInput):
     input_type = "date"
 
+    def __init__(self, attrs=None, format=None):
+        super().__init__(attrs, format=format or "%Y-%m-%d")
+
 
 class StartForm(forms.Form):
     drug = forms.ChoiceField(choices=DRUG_CHOICES)

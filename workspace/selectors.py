@@ -205,7 +205,7 @@ def cell_for(lab: LabResult, patient: Patient, critical_ids: set[int], tz) -> Ce
     uln, from_lab = _uln(lab, patient, on)
     if not lab.evaluable:
         return Cell(lab, lab.reported_value, "?", uln, from_lab)
-    text = (lab.comparator or "") + display.number(lab.value)
+    text = (lab.comparator or "") + display.number(display.shown_value(lab))
     flag = ""
     if lab.pk in critical_ids:
         flag = "critical"
