@@ -45,6 +45,14 @@ class StartForm(forms.Form):
         help_text="Methotrexate: the one day it is taken, written in full.",
     )
     start_date = forms.DateField(widget=DateInput)
+    dose_mg = forms.DecimalField(
+        label="Dose to prescribe (mg), if not the calculated one",
+        max_digits=8,
+        decimal_places=2,
+        required=False,
+        help_text="Blank: the calculator's dose. Another dose is checked the same way "
+        "(e.g. above a cap: a hard stop a clinician may override with a reason).",
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
 
 
@@ -53,6 +61,14 @@ class ChangeDoseForm(forms.Form):
     amount = forms.DecimalField(label="New amount", max_digits=8, decimal_places=3)
     formulation = forms.ChoiceField(label="Product", choices=FORMULATION_CHOICES, required=False)
     effective_date = forms.DateField(label="From", widget=DateInput)
+    dose_mg = forms.DecimalField(
+        label="Dose to prescribe (mg), if not the calculated one",
+        max_digits=8,
+        decimal_places=2,
+        required=False,
+        help_text="Blank: the calculator's dose. Another dose is checked the same way "
+        "(e.g. above a cap: a hard stop a clinician may override with a reason).",
+    )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
 
 

@@ -163,7 +163,7 @@ def preview_start(patient: Patient, data: dict, user) -> Preview:
     except ValidationError as exc:
         _absorb(p, exc)
         return p
-    p.dose_mg = p.calculation.final_dose_mg
+    p.dose_mg = data.get("dose_mg") or p.calculation.final_dose_mg
     _add_warnings(p, [_finding_from_check(w) for w in p.calculation.warnings])
     try:
         warnings = rx.prescription_preview(**start_kwargs(patient, data, p.calculation, user))
@@ -181,7 +181,7 @@ def start_kwargs(patient: Patient, data: dict, calc: DoseCalculation, user) -> d
     return {
         "patient": patient,
         "drug": data["drug"],
-        "dose_mg": calc.final_dose_mg,
+        "dose_mg": data.get("dose_mg") or calc.final_dose_mg,
         "frequency": frequency_for(data["drug"]),
         "weekday": data.get("weekday") or "",
         "route": calc.route.value,
@@ -236,7 +236,7 @@ def calculate_for_change(patient: Patient, current: Prescription, data: dict, p:
         _absorb(p, exc)
         return None
     _add_warnings(p, [_finding_from_check(w) for w in p.calculation.warnings])
-    return p.calculation.final_dose_mg
+    return data.get("dose_mg") or p.calculation.final_dose_mg
 
 
 def saved_warnings(prescription: Prescription) -> list[Finding]:
