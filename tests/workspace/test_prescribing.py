@@ -57,7 +57,7 @@ def baseline_bloods(patient):
             ("mcv", "90", "fL"),
             ("creatinine", "70", "umol/L"),
             ("egfr", "90", "mL/min/{1.73_m2}"),
-        ]  # fmt: skip
+        ]
     ):
         lab_result_record(
             patient=patient, analyte=analyte, value=value, unit=unit, collected_at=at,
@@ -93,7 +93,7 @@ def test_confirming_saves_what_was_previewed(client_as, patient):
     rx = Prescription.objects.get(patient=patient)
     assert rx.dose_mg == Decimal("17.5")  # 10 mg/m² × 1.82 m² = 18.2 → 7 × 2.5 mg tablets
     assert rx.weekday == "friday" and rx.basis == "mg_per_m2" and rx.basis_amount == Decimal("10")
-    assert rx.created_by.username == "clinician-%d" % patient.clinic_id
+    assert rx.created_by.username == f"clinician-{patient.clinic_id}"
 
 
 def test_methotrexate_without_baseline_bloods_must_be_confirmed(client_as, patient):
