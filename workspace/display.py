@@ -100,7 +100,7 @@ def moment(value: datetime | None, tz=None) -> str:
         return ""
     if value.tzinfo is not None:
         value = value.astimezone(tz) if tz is not None else timezone.localtime(value)
-    return f"{day(value)} {value:%H:%M}"
+    return f"{day(value.date())} {value:%H:%M}"
 
 
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")

@@ -582,7 +582,9 @@ def lab_entry(request, patient_id: int, panel: str):
     row_errors: dict[str, list[str]] = {}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        collected = timezone.make_aware(data["collected_at"], tz)
+        collected = data["collected_at"]  # aware: read in the clinic's zone (staff_page)
+        if timezone.is_naive(collected):
+            collected = timezone.make_aware(collected, tz)
         accession = (data.get("accession") or "").strip()
         stored = []
         try:
