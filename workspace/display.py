@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 
 from django.conf import settings
 from django.utils import dateformat, timezone
@@ -91,7 +92,14 @@ def day(value: date | datetime | None, tz=None) -> str:
         if value.tzinfo is not None:
             value = value.astimezone(tz) if tz is not None else timezone.localtime(value)
         value = value.date()
-    return dateformat.format(value, settings.MTXMONITOR_DATE_FORMAT)
+    return _format_day(value, settings.MTXMONITOR_DATE_FORMAT)
+
+
+@lru_cache(maxsize=4096)
+def _format_day(value: date, fmt: str) -> str:
+    # A chart with five years of results formats the same few hundred dates thousands of
+    # times; Django's dateformat is the slowest part of that (bench/bench_chart.py).
+    return dateformat.format(value, fmt)
 
 
 def moment(value: datetime | None, tz=None) -> str:

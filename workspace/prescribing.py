@@ -58,11 +58,14 @@ class _Rollback(Exception):
 
 
 def _finding_from_check(w: CheckResult) -> Finding:
-    return Finding(w.code, display.plain_message(w.message), w.source.cite(), "warning")
+    return Finding(
+        w.code, display.human(display.plain_message(w.message)), w.source.cite(), "warning"
+    )
 
 
 def _finding_from_dict(w: dict) -> Finding:
-    return Finding(w["code"], display.plain_message(w["message"]), w["source"], "warning")
+    text = display.human(display.plain_message(w["message"]))
+    return Finding(w["code"], text, w["source"], "warning")
 
 
 def _absorb(preview: Preview, exc: ValidationError) -> None:
@@ -78,7 +81,8 @@ def _absorb(preview: Preview, exc: ValidationError) -> None:
                 if len(tail) == 2 and ";" in tail[1]:
                     source = tail[1].split(";", 1)[1].strip(" ]")
                 level = "overridable" if code in OVERRIDABLE_STOPS else "stop"
-                preview.stops.append(Finding(code, display.plain_message(message), source, level))
+                text = display.human(display.plain_message(message))
+                preview.stops.append(Finding(code, text, source, level))
                 if level == "overridable":
                     preview.needs_override = True
             else:

@@ -6,6 +6,7 @@ from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.db.models import Count, Min, Q
 from django.utils import timezone
@@ -176,33 +177,52 @@ def age_words(birth: date, on: date) -> str:
     return f"{months} month{'s' if months != 1 else ''}"
 
 
+class Lab:
+    """A result row as the chart reads it (a tuple from one query, not a model instance: five
+    years of results are ~700 rows, and model instances cost most of the chart's time)."""
+
+    __slots__ = LAB_FIELDS
+
+    def __init__(self, row: tuple) -> None:
+        for name, value in zip(LAB_FIELDS, row, strict=True):
+            setattr(self, name, value)
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+    def get_analyte_display(self) -> str:
+        return display.test_name(self.analyte)
+
+
 @dataclass
 class Cell:
-    lab: LabResult
+    lab: Lab
     text: str
     flag: str  # "", "H", "L", "critical", "?" (not evaluable)
     uln: Decimal | None
     uln_from_lab: bool
 
 
-def _uln(lab: LabResult, patient: Patient, on: date) -> tuple[Decimal | None, bool]:
+@lru_cache(maxsize=256)
+def _default_uln(analyte: str, sex: str, age: int) -> Decimal | None:
+    try:
+        return default_uln(DEFAULT_THRESHOLDS, codes.Analyte(analyte), codes.Sex(sex), age).uln
+    except (ClinicalInputError, ValueError):
+        return None
+
+
+def _uln(lab: Lab, patient: Patient, tz) -> tuple[Decimal | None, bool]:
+    """The ULN a result is judged against: its laboratory's, else the configured default for
+    the patient's age and sex on the day (clinical.protocols.default_uln, REF §3)."""
     if lab.reference_high_canonical is not None and lab.reference_high_canonical > 0:
         return lab.reference_high_canonical, True
-    try:
-        d = default_uln(
-            DEFAULT_THRESHOLDS,
-            codes.Analyte(lab.analyte),
-            codes.Sex(patient.sex),
-            age_in_years(patient.birth_date, on),
-        )
-    except (ClinicalInputError, ValueError):
-        return None, False
-    return d.uln, False
-
-
-def cell_for(lab: LabResult, patient: Patient, critical_ids: set[int], tz) -> Cell:
     on = lab.collected_at.astimezone(tz).date()
-    uln, from_lab = _uln(lab, patient, on)
+    return _default_uln(lab.analyte, patient.sex, age_in_years(patient.birth_date, on)), False
+
+
+def cell_for(lab: Lab, patient: Patient, critical_ids: set[int], tz) -> Cell:
+    uln, from_lab = _uln(lab, patient, tz)
     if not lab.evaluable:
         return Cell(lab, lab.reported_value, "?", uln, from_lab)
     text = (lab.comparator or "") + display.number(display.shown_value(lab))
@@ -218,7 +238,7 @@ def cell_for(lab: LabResult, patient: Patient, critical_ids: set[int], tz) -> Ce
 
 @dataclass
 class ChartData:
-    labs: list[LabResult]
+    labs: list[Lab]
     cells: dict[int, Cell]
     critical_ids: set[int]
 
@@ -226,9 +246,12 @@ class ChartData:
 def chart_labs(patient: Patient) -> ChartData:
     """Every result of the patient (two queries), with its flag against its own range."""
     tz = patient.clinic.tz
-    labs = list(
-        LabResult.objects.filter(patient=patient).only(*LAB_FIELDS).order_by("collected_at", "id")
-    )
+    labs = [
+        Lab(row)
+        for row in LabResult.objects.filter(patient=patient)
+        .order_by("collected_at", "id")
+        .values_list(*LAB_FIELDS)
+    ]
     critical_ids = set(
         Alert.objects.filter(patient=patient, severity="critical", lab_result__isnull=False)
         .exclude(status=Alert.Status.SUPERSEDED)
@@ -268,7 +291,7 @@ def flowsheet(data: ChartData, tz, *, page: int, per_page: int = 8):
 def chart_series(data: ChartData, tz, dose_changes: list[dict]) -> list[dict]:
     """Per analyte: points, the normal band, the 3×ULN line (ALT/AST), flags, dose markers."""
     out = []
-    by_analyte: dict[str, list[LabResult]] = defaultdict(list)
+    by_analyte: dict[str, list[Lab]] = defaultdict(list)
     for lab in data.labs:
         by_analyte[lab.analyte].append(lab)
     for analyte in CHART_ANALYTES:
@@ -302,12 +325,42 @@ def chart_series(data: ChartData, tz, dose_changes: list[dict]) -> list[dict]:
                 "name": display.test_name(analyte),
                 "unit": display.unit(rows[-1].unit),
                 "points": points,
-                "rows": [data.cells[lab.pk] for lab in reversed(rows)],
+                "count": len(rows),
+                "table": values_table(
+                    [data.cells[lab.pk] for lab in reversed(rows)], tz, display.unit(rows[-1].unit)
+                ),
                 "uln_multiple": analyte in ULN_MULTIPLE_ANALYTES,
                 "markers": dose_changes,
             }
         )
     return out
+
+
+def values_table(cells: list[Cell], tz, unit_text: str):
+    """The table under a chart (the same values, for readers without JavaScript), built here
+    rather than in the template: five years of results are ~700 rows, and a template loop (or
+    format_html per row) is most of the chart's render time for them (bench/bench_chart.py)."""
+    from html import escape
+
+    from django.utils.safestring import mark_safe
+
+    parts = [
+        '<table class="mini"><thead><tr><th>Date</th><th>Value (',
+        escape(unit_text),
+        ")</th><th>ULN</th></tr></thead><tbody>",
+    ]
+    for c in cells:
+        uln = ""
+        if c.uln is not None:
+            uln = display.number(c.uln) + ("" if c.uln_from_lab else "*")
+        flag = f' class="flag-{escape(c.flag)}"' if c.flag else ""
+        mark = f" <b>{escape(c.flag)}</b>" if c.flag else ""
+        parts.append(
+            f"<tr><td>{escape(display.day(c.lab.collected_at, tz))}</td>"
+            f"<td{flag}>{escape(c.text)}{mark}</td><td>{escape(uln)}</td></tr>"
+        )
+    parts.append("</tbody></table>")
+    return mark_safe("".join(parts))  # noqa: S308 (every value above is escaped)
 
 
 def plan_events(patient: Patient):

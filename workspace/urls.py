@@ -20,6 +20,7 @@ urlpatterns = [
     path("work/<slug:kind>/", views.work_list, name="work-list"),
     path("patients/", views.patient_list, name="patients"),
     path("patients/<int:patient_id>/", views.chart, name="chart"),
+    path("patients/<int:patient_id>/timeline/", views.timeline, name="timeline"),
     path(
         "patients/<int:patient_id>/prescribe/",
         views.prescribe_start,

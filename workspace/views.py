@@ -34,6 +34,16 @@ from workspace.access import (
 )
 
 
+def _calendar_help_url() -> str:
+    """The nurse calendar feed's page (issue #17 item 6, built separately), when it exists."""
+    from django.urls import NoReverseMatch
+
+    try:
+        return reverse("schedules:calendar-help")
+    except NoReverseMatch:
+        return ""
+
+
 def _is_nurse(request) -> bool:
     return request.membership.role == "nurse"
 
@@ -74,6 +84,7 @@ def today(request):
             "items_mine": first["mine"],
             "due_events": list(first["qs"]["overdue"][:10]) + list(first["qs"]["due"][:10]),
             "today": clinic.today(),
+            "calendar_url": _calendar_help_url(),
             "nav": "today",
         },
     )
@@ -176,13 +187,9 @@ def chart(request, patient_id: int):
         fs_page = int(request.GET.get("fs", 1))
     except ValueError:
         fs_page = 1
-    from api.views import timeline_entries
-
-    timeline = timeline_entries(patient)[::-1]
-    tl_page = Paginator(timeline, 25).get_page(request.GET.get("tl"))
     series = selectors.chart_series(data, tz, dose_changes)
     chart_json = [
-        {k: v for k, v in s.items() if k != "rows"} | {"id": f"chart-{s['analyte']}"}
+        {k: v for k, v in s.items() if k != "table"} | {"id": f"chart-{s['analyte']}"}
         for s in series
     ]
     return render(
@@ -202,11 +209,6 @@ def chart(request, patient_id: int):
             "chart_json": chart_json,
             "open_events": open_events,
             "done_events": done_events,
-            "timeline": tl_page,
-            "timeline_rows": [
-                {"type": r._timeline_type, "date": r._timeline_date, "summary": r._timeline_summary}
-                for r in tl_page
-            ],
             "assessments": list(patient.assessments.all()[:20]),
             "adverse_events": list(patient.adverse_events.all()[:20]),
             "can_prescribe": can(request, "prescription"),
@@ -214,6 +216,26 @@ def chart(request, patient_id: int):
             "panels": forms.PANELS,
             "nav": "patients",
         },
+    )
+
+
+@staff_page
+def timeline(request, patient_id: int):
+    """The API's timeline (api.views.timeline_entries), newest first, 50 a page: its own page
+    so that the chart stays fast whatever the length of the history."""
+    from api.views import timeline_entries
+
+    patient = clinic_patient(request, patient_id)
+    entries = timeline_entries(patient)[::-1]
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    rows = [
+        {"type": r._timeline_type, "date": r._timeline_date, "summary": r._timeline_summary}
+        for r in page
+    ]
+    return render(
+        request,
+        "workspace/timeline.html",
+        {"patient": patient, "page": page, "rows": rows, "nav": "patients"},
     )
 
 

@@ -45,7 +45,7 @@ def browser(monkeypatch):
     # browser steps are synchronous and safe (https://docs.djangoproject.com/en/5.2/topics/async/).
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=en-GB"])
         yield b
         b.close()
 

@@ -18,7 +18,8 @@ def patient_pages(patient, prescription, alert):
     rx = prescription.pk
     return [
         ("get", f"/staff/patients/{p}/"),
-        ("get", f"/staff/patients/{p}/?fs=2&tl=3"),
+        ("get", f"/staff/patients/{p}/?fs=2"),
+        ("get", f"/staff/patients/{p}/timeline/?page=2"),
         ("get", f"/staff/patients/{p}/prescribe/"),
         ("post", f"/staff/patients/{p}/prescribe/"),
         *[("get", f"/staff/patients/{p}/prescriptions/{rx}/{a}/") for a in ("change", "hold", "restart", "stop")],
