@@ -258,7 +258,6 @@ def test_a_clinician_walks_from_today_to_a_resolved_alert(browser, live_server, 
     page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-GB")
     watch = Watch(page, base)
     log_in(page, base, "dr.walk")
-    shoot(page, tmp_path, "today")
     watch.check(page)
 
     page.click("text=Patients")
@@ -294,6 +293,7 @@ def test_a_clinician_walks_from_today_to_a_resolved_alert(browser, live_server, 
     enter_liver_panel(page, "150")
     items = wait_for_alert_on_today(page, base, cast["new"].mrn, "150")
     print(f"alert on Today {time.monotonic() - t0:.1f}s after the panel was saved")
+    shoot(page, tmp_path, "today")
     handle_alert(page, items)
     statuses = set(Alert.objects.filter(patient=cast["new"]).values_list("status", flat=True))
     assert statuses == {"resolved"}
