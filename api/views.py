@@ -316,57 +316,65 @@ class PatientTimelineView(ApiMixin, APIView):
     def get(self, request, patient_id: int):
         patient = self.patient_from_url()
         since, until = _date_param(request, "since"), _date_param(request, "until")
-        entries = []
-
-        def add(kind, rows, day, summary):
-            for row in rows:
-                d = day(row)
-                if (since and d < since) or (until and d > until):
-                    continue
-                row._timeline_type, row._timeline_date = kind, d
-                row._timeline_summary = summary(row)
-                entries.append(row)
-
-        add(
-            "measurement",
-            patient.measurements.all(),
-            lambda m: m.measured_on,
-            lambda m: f"{m.weight_kg} kg, {m.height_cm} cm, BSA {m.bsa_m2} m² ({m.bsa_formula})",
-        )
-        add(
-            "prescription",
-            patient.prescriptions.select_related("superseded_by"),
-            lambda p: p.start_date,
-            lambda p: f"{p.get_change_display()}: {p}",
-        )
-        add(
-            "lab_result",
-            patient.lab_results.all(),
-            lambda r: r.collected_at.date(),
-            lambda r: f"{r.get_analyte_display()} {r.reported_value} {r.reported_unit}".strip(),
-        )
-        add(
-            "alert",
-            with_lab_results(list(_alerts(Alert.objects.filter(patient=patient)))),
-            lambda a: a.raised_at.date(),
-            lambda a: f"{a.severity}: {a.message}",
-        )
-        add(
-            "assessment",
-            patient.assessments.all(),
-            lambda a: a.assessed_on,
-            lambda a: f"IGA {a.iga}",
-        )
-        add(
-            "adverse_event",
-            patient.adverse_events.all(),
-            lambda e: e.onset_date,
-            lambda e: f"{e.get_kind_display()} ({e.severity})",
-        )
-        order = list(s.TIMELINE_SERIALIZERS)
-        entries.sort(key=lambda r: (r._timeline_date, order.index(r._timeline_type), r.pk))
+        entries = timeline_entries(patient, since=since, until=until)
         data = [s.TIMELINE_SERIALIZERS[r._timeline_type](r).data for r in entries]
         return Response(data)
+
+
+def timeline_entries(patient, *, since=None, until=None) -> list:
+    """Everything about a patient in date order (oldest first), as model rows carrying
+    `_timeline_type`, `_timeline_date` and `_timeline_summary`: the API's timeline and the staff
+    workspace's chart (workspace/) read the same entries."""
+    entries = []
+
+    def add(kind, rows, day, summary):
+        for row in rows:
+            d = day(row)
+            if (since and d < since) or (until and d > until):
+                continue
+            row._timeline_type, row._timeline_date = kind, d
+            row._timeline_summary = summary(row)
+            entries.append(row)
+
+    add(
+        "measurement",
+        patient.measurements.all(),
+        lambda m: m.measured_on,
+        lambda m: f"{m.weight_kg} kg, {m.height_cm} cm, BSA {m.bsa_m2} m² ({m.bsa_formula})",
+    )
+    add(
+        "prescription",
+        patient.prescriptions.select_related("superseded_by"),
+        lambda p: p.start_date,
+        lambda p: f"{p.get_change_display()}: {p}",
+    )
+    add(
+        "lab_result",
+        patient.lab_results.all(),
+        lambda r: r.collected_at.date(),
+        lambda r: f"{r.get_analyte_display()} {r.reported_value} {r.reported_unit}".strip(),
+    )
+    add(
+        "alert",
+        with_lab_results(list(_alerts(Alert.objects.filter(patient=patient)))),
+        lambda a: a.raised_at.date(),
+        lambda a: f"{a.severity}: {a.message}",
+    )
+    add(
+        "assessment",
+        patient.assessments.all(),
+        lambda a: a.assessed_on,
+        lambda a: f"IGA {a.iga}",
+    )
+    add(
+        "adverse_event",
+        patient.adverse_events.all(),
+        lambda e: e.onset_date,
+        lambda e: f"{e.get_kind_display()} ({e.severity})",
+    )
+    order = list(s.TIMELINE_SERIALIZERS)
+    entries.sort(key=lambda r: (r._timeline_date, order.index(r._timeline_type), r.pk))
+    return entries
 
 
 def _date_param(request, name: str):

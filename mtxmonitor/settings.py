@@ -398,3 +398,12 @@ MIDDLEWARE += [
 ]
 # API tokens are stored as SHA-256 digests (api.models.ApiToken) and expire.
 MTXMONITOR_API_TOKEN_DAYS = env_int("MTXMONITOR_API_TOKEN_DAYS", 365)
+# --- Clinic workspace at /staff/ (workspace/, issue #17) ----------------------------------
+INSTALLED_APPS.append("workspace")
+# Staff log in at /staff/login/ and land on Today (https://docs.djangoproject.com/en/5.2/ref/settings/#login-redirect-url).
+LOGIN_URL = "workspace:login"
+LOGIN_REDIRECT_URL = "workspace:today"
+LOGOUT_REDIRECT_URL = "workspace:login"
+# The one date format of the workspace (Django's `date` filter syntax: "j M Y" is 3 Dec 2026),
+# applied in the clinic's time zone; a time, where shown, follows as 24-hour "H:i".
+MTXMONITOR_DATE_FORMAT = env_str("MTXMONITOR_DATE_FORMAT", "j M Y")

@@ -18,4 +18,6 @@ urlpatterns = [
     path("calendar/", include("schedules.urls")),
     # Second factor for staff (issue 14): /account/otp/ and /account/otp/setup/.
     path("account/", include("accounts.urls")),
+    # Clinic workspace for clinicians and nurses (issue #17).
+    path("staff/", include("workspace.urls")),
 ]

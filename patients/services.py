@@ -103,6 +103,7 @@ def lab_result_record(
     reference_high=None,
     source: str = "manual",
     strict_unit: bool = False,
+    manual_key: str = "",
 ) -> LabRecordOutcome:
     """Store a result exactly as reported: create it, return the stored one on a replay, or amend.
 
@@ -111,6 +112,9 @@ def lab_result_record(
     its version bumped, and it is evaluated again, superseding its earlier alerts.
     `strict_unit=True` (a person typing) refuses an unknown unit; otherwise (a lab system) it is
     stored as reported, marked not evaluable and raises an alert for a human (issue #4).
+    `manual_key` (a hand-typed result, issue #17): with no accession, one is made from the key
+    and the analyte (`manual_accession`) and the result is marked manual - the same key and
+    analyte give the same accession, so a form sent twice is a replay, not a second result.
     """
     from clinical.units import resolve_analyte
 
@@ -123,6 +127,8 @@ def lab_result_record(
     if timezone.is_naive(collected_at):
         raise ValidationError({"collected_at": "needs a time-zone offset (ISO 8601, e.g. +01:00)."})
     accession = (accession or "").strip()
+    if not accession and manual_key:
+        accession, source = manual_accession(key=manual_key, analyte=code.value), "manual"
     if not accession:
         raise ValidationError({"accession": "is required."})
     value_text = "" if value is None else str(value).strip()
@@ -189,6 +195,14 @@ def lab_result_record(
             # go round once more and treat it as a replay or an amendment.
             continue
     raise ValidationError({"accession": "could not be stored (concurrent writes); retry."})
+
+
+def manual_accession(*, key: str, analyte: str) -> str:
+    """'MANUAL-<key>-ALT': the accession of a hand-typed result that came without one."""
+    key = "".join(ch for ch in key if ch.isalnum())[:32]
+    if not key:
+        raise ValidationError({"accession": "is required (no key to make a manual one from)."})
+    return f"MANUAL-{key}-{analyte.upper()}"
 
 
 def _same_content(existing: LabResult, fields: dict) -> bool:
