@@ -15,6 +15,12 @@ _API_BY_URL = {
     "api:patient-measurements": "patient_id",
     "api:patient-plan": "patient_id",
     "api:patient-timeline": "patient_id",
+    # The clinic workspace's patient pages (issue 17): the chart and everything opened from it.
+    "workspace:chart": "patient_id",
+    "workspace:timeline": "patient_id",
+    "workspace:prescribe-start": "patient_id",
+    "workspace:prescribe-action": "patient_id",
+    "workspace:lab-entry": "patient_id",
 }
 # API answers whose patients are in the body: (field holding the patient id).
 _API_BY_BODY = {

@@ -70,6 +70,19 @@ def test_admin_patient_pages_are_recorded(patient, alice):
     ]
 
 
+def test_workspace_patient_pages_are_recorded(patient, other_patient, alice):
+    client = Client()
+    client.force_login(alice)
+    for page in ("", "timeline/"):
+        assert client.get(f"/staff/patients/{patient.pk}/{page}").status_code == 200
+    # Another clinic's chart is a 404: it showed nothing and records nothing.
+    assert client.get(f"/staff/patients/{other_patient.pk}/").status_code == 404
+    assert [(r.view, r.patient_id) for r in reads(user=alice)] == [
+        ("workspace:chart", patient.pk),
+        ("workspace:timeline", patient.pk),
+    ]
+
+
 def test_sign_ins_failures_and_lockouts_are_recorded(alice, settings):
     settings.AXES_FAILURE_LIMIT = 3
     client = Client()
