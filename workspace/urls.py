@@ -32,6 +32,7 @@ urlpatterns = [
         name="prescribe-action",
     ),
     path("patients/<int:patient_id>/labs/<slug:panel>/", views.lab_entry, name="lab-entry"),
+    path("calendar/", views.calendar, name="calendar"),
     path("alerts/", views.alerts, name="alerts"),
     path("alerts/acknowledge/", views.alerts_bulk_acknowledge, name="alerts-acknowledge"),
     path("alerts/<int:alert_id>/", views.alert_detail, name="alert"),

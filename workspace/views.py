@@ -35,13 +35,49 @@ from workspace.access import (
 
 
 def _calendar_help_url() -> str:
-    """The nurse calendar feed's page (issue #17 item 6, built separately), when it exists."""
-    from django.urls import NoReverseMatch
+    """The calendar feed page (issue #17 item 6)."""
+    return reverse("workspace:calendar")
 
-    try:
-        return reverse("schedules:calendar-help")
-    except NoReverseMatch:
-        return ""
+
+# --- Calendar feed (issue #17 item 6) -------------------------------------------------------
+@staff_page
+def calendar(request):
+    """A nurse's own feed (her patients' due draws and reviews); a clinician's: the clinic's.
+    The secret URL is shown once, when it is made or replaced (only its hash is stored); a
+    viewer reads what the feed is but cannot make one."""
+    from schedules.calendar import feed_rotate, feed_url
+    from schedules.models import CalendarFeed
+
+    role = request.membership.role
+    if role == "nurse":
+        feed = CalendarFeed.objects.filter(nurse=request.membership).first()
+        whose = "your patients"
+    else:
+        feed = CalendarFeed.objects.filter(clinic=request.clinic, nurse__isnull=True).first()
+        whose = f"every patient of {request.clinic.name}"
+    may_rotate = role in ("nurse", "clinician")
+    new_url = ""
+    if request.method == "POST":
+        if not may_rotate:
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied("A viewer cannot make a calendar link.")
+        if role == "nurse":
+            feed, token = feed_rotate(nurse=request.membership)
+        else:
+            feed, token = feed_rotate(clinic=request.clinic)
+        new_url = feed_url(feed, token)
+    return render(
+        request,
+        "workspace/calendar.html",
+        {
+            "feed": feed,
+            "whose": whose,
+            "may_rotate": may_rotate,
+            "new_url": new_url,
+            "nav": "calendar",
+        },
+    )
 
 
 def _is_nurse(request) -> bool:

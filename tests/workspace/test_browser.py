@@ -300,6 +300,35 @@ def test_a_clinician_walks_from_today_to_a_resolved_alert(browser, live_server, 
     watch.check(page)
 
 
+def check_calendar_feed_holds_the_repeat(page, base: str, patient) -> None:
+    """Today → Calendar feed → make the address → the feed parses (icalendar) and holds the
+    confirmatory repeat draw the ALT above 3×ULN asked for, under no name or MRN."""
+    from urllib.parse import urlsplit
+
+    import icalendar
+
+    from schedules.models import MonitoringEvent
+
+    page.click("nav >> text=Calendar")
+    page.click("button:has-text('Make a calendar address')")
+    url = page.locator("code.feed-url").inner_text().strip()
+    answer = page.request.get(base + urlsplit(url).path)
+    assert answer.status == 200
+    assert answer.headers["content-type"].startswith("text/calendar")
+    body = answer.body()
+    calendar = icalendar.Calendar.from_ical(body)
+    uids = {str(e["UID"]): str(e["SUMMARY"]) for e in calendar.walk("VEVENT")}
+    repeats = MonitoringEvent.objects.filter(
+        patient=patient, kind="confirmatory", status__in=MonitoringEvent.OPEN_STATUSES
+    )
+    assert repeats.exists()
+    for repeat in repeats:
+        summary = next(v for k, v in uids.items() if k.startswith(f"monitoring-event-{repeat.pk}@"))
+        assert summary.startswith("Repeat bloods")
+    text = body.decode()
+    assert patient.family_name not in text and patient.mrn not in text
+
+
 def test_a_nurse_walks_her_patients_from_today_to_a_resolved_alert(
     browser, live_server, cast, tmp_path
 ):
@@ -321,6 +350,8 @@ def test_a_nurse_walks_her_patients_from_today_to_a_resolved_alert(
     watch.check(page)
 
     enter_liver_panel(page, "180")
+    items = wait_for_alert_on_today(page, base, cast["treated"].mrn, "180")
+    check_calendar_feed_holds_the_repeat(page, base, cast["treated"])
     items = wait_for_alert_on_today(page, base, cast["treated"].mrn, "180")
     handle_alert(page, items)
     alerts = list(Alert.objects.filter(patient=cast["treated"]))
