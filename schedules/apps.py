@@ -7,4 +7,8 @@ class SchedulesConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery's autodiscovery imports `schedules.tasks` only; register the reminder tasks too.
-        from schedules import reminder_tasks  # noqa: F401
+        # The plan's inputs mark it stale for the periodic re-plan (issue 14).
+        from schedules import (
+            reminder_tasks,  # noqa: F401
+            signals,  # noqa: F401
+        )
