@@ -341,7 +341,7 @@ if REDIS_URL:
         socket_timeout=MTXMONITOR_BROKER_TIMEOUT_SECONDS,
         socket_connect_timeout=MTXMONITOR_BROKER_TIMEOUT_SECONDS,
         # Fail a publish fast rather than retrying a dead connection for ever.
-        max_retries=1,
+        max_retries=0,
         interval_start=0,
         interval_step=0.2,
         interval_max=0.2,
