@@ -447,6 +447,71 @@ def _freeze_digest(notification: Notification) -> bool:
     notification.items = items
     notification.subject = _digest_subject(notification.kind, counts, day)
     notification.events.set(by_event.keys())
+    cap_size(notification)
+    return True
+
+
+# --- Size cap (issue 14) -------------------------------------------------------------------------
+def max_bytes() -> int:
+    return _setting("MTXMONITOR_DIGEST_MAX_BYTES", 1_000_000)
+
+
+def worklist_link(notification: Notification) -> str:
+    """The staff UI's list of this recipient's open monitoring events (the admin worklist)."""
+    query = "status__in=upcoming,due,overdue"
+    return f"{settings.MTXMONITOR_BASE_URL}/admin/schedules/monitoringevent/?{query}"
+
+
+def rendered_bytes(notification: Notification) -> int:
+    text, html = render(notification)
+    return len(text.encode()) + len(html.encode())
+
+
+def cap_size(notification: Notification) -> bool:
+    """Keep a digest's e-mail under MTXMONITOR_DIGEST_MAX_BYTES (text + HTML; the common SMTP
+    limit is 10 MB, past which the nurse would get nothing): list as many patients in full as
+    fit and summarise the rest, with their counts and a link to the worklist in the staff UI.
+    Every reminder stays attached to this e-mail (its record); none is dropped. Returns whether
+    it had to cut."""
+    entries = [e for e in notification.items if "more" not in e]
+    limit = max_bytes()
+
+    def with_first(k: int) -> list[dict]:
+        rest = entries[k:]
+        if not rest:
+            return entries
+        phases: dict[str, int] = {}
+        for e in rest:
+            for line in e["lines"]:
+                phases[line["phase"]] = phases.get(line["phase"], 0) + 1
+        more = {
+            "more": True,
+            "patients": len(rest),
+            "lines": sum(phases.values()),
+            "phases": phases,
+            "link": worklist_link(notification),
+        }
+        return [*entries[:k], more]
+
+    notification.items = entries
+    if rendered_bytes(notification) <= limit:
+        return False
+    low, high = 0, len(entries) - 1  # the largest k whose e-mail fits (k = 0 always kept)
+    while low < high:
+        mid = (low + high + 1) // 2
+        notification.items = with_first(mid)
+        if rendered_bytes(notification) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    notification.items = with_first(low)
+    log.warning(
+        "Notification %s: %d patient(s) listed in full, %d summarised with a link (size cap %d B).",
+        notification.id,
+        low,
+        len(entries) - low,
+        limit,
+    )
     return True
 
 
@@ -550,9 +615,12 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def render(notification: Notification) -> tuple[str, str]:
     """The plain-text and HTML bodies, from the frozen items only."""
+    items = [e for e in notification.items if "more" not in e]
+    more = next((e for e in notification.items if "more" in e), None)
     context = {
         "notification": notification,
-        "items": notification.items,
+        "items": items,
+        "more": more,
         "day": long_date(notification.for_date) if notification.for_date else "",
         "base_url": settings.MTXMONITOR_BASE_URL,
     }

@@ -234,3 +234,93 @@ def test_a_prescription_started_while_redis_is_down_gets_its_plan_from_the_perio
     assert all(e.prescription_id == rx.pk for e in events)
     patient.refresh_from_db()
     assert patient.plan_stale_since is None and patient.plan_synced_at is not None
+
+
+# --- Critical e-mails after a crash (defect 5), with the production intervals --------------------
+@pytest.fixture
+def smtp_server():
+    from tests.reminders.conftest import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def production_stack(tmp_path, smtp_server):
+    """The stack with the production defaults for every sweep (settings.py), e-mailing to a
+    real SMTP server on loopback."""
+    require_redis()
+    if connection.vendor != "postgresql":
+        pytest.skip("the services in other processes need the test database on PostgreSQL")
+    redis = PrivateRedis(tmp_path / "redis")
+    redis.start()
+    s = Stack(
+        redis,
+        tmp_path,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=str(smtp_server.port),
+        EMAIL_USE_TLS="0",
+        EMAIL_TIMEOUT="5",
+    )
+    try:
+        s.start_web()
+        yield s
+    finally:
+        s.stop()
+        redis.stop()
+
+
+def test_a_critical_result_reaches_the_nurse_within_two_minutes_of_the_workers_return(
+    production_stack, smtp_server, client_of, patient
+):
+    """Two crashes: (1) the evaluation task dies with the worker (the queue is lost: only the
+    reconcile can find the result); (2) the worker is killed in the middle of the SMTP send
+    (the row is left "sending"). Each time the e-mail reaches the nurse within 2 minutes of
+    the worker's return, with the production intervals."""
+    import subprocess
+
+    stack = production_stack
+    on_methotrexate(patient)
+    session = client_of()
+
+    # (1) Stored while no worker runs, and its task lost (as with a worker killed mid-task).
+    code, _ = timed_post(session, stack.url + "/api/v1/labs/", result(patient, "CR-1", value=200))
+    assert code == 201
+    subprocess.run(
+        ["redis-cli", "-p", str(stack.redis.port), "FLUSHALL"], check=True, capture_output=True
+    )
+    back = time.monotonic()
+    stack.start_worker()
+    smtp_server.inbox.wait_for(1, timeout=120)
+    first = time.monotonic() - back
+    assert "CRITICAL" in smtp_server.messages[0]["Subject"]
+    assert "nina@example.org" in smtp_server.messages[0]["X-Envelope-To"]
+
+    # (2) The worker is killed while the SMTP server holds the message without answering.
+    smtp_server.inbox.hold_after(1)
+    code, _ = timed_post(session, stack.url + "/api/v1/labs/", result(patient, "CR-2", value=300))
+    assert code == 201
+    assert smtp_server.inbox.holding.wait(60), "the worker never reached the SMTP DATA step"
+    stack.procs["worker"].kill()  # SIGKILL: no except, no finally
+    stack.procs.pop("worker").wait()
+    smtp_server.stop()
+    smtp_server.inbox.hold_after(None)
+    smtp_server.start()
+    back = time.monotonic()
+    stack.start_worker()
+    smtp_server.inbox.wait_for(2, timeout=120)
+    second = time.monotonic() - back
+    from schedules.models import Notification
+
+    stuck = Notification.objects.get(patient=patient, alert__lab_result__accession="CR-2")
+    assert (stuck.state, stuck.attempts) == ("sent", 2)
+    print(
+        f"Critical e-mail after the worker's return: task lost {first:.0f} s, "
+        f"killed mid-send {second:.0f} s"
+    )
+    assert first < 120 and second < 120

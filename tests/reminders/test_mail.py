@@ -360,3 +360,35 @@ def test_a_row_that_cannot_be_prepared_is_counted_and_given_up_not_retried_forev
     assert mail.send_due(inline=True) == {"failed": 1}
     assert Notification.objects.get(id=broken.id).state == "failed"
     assert len(smtp.messages) == 1  # the good one went out beside the bad one
+
+
+# --- Size cap (issue 14, defect 5) ---------------------------------------------------------------
+def test_a_huge_digest_stays_under_the_size_cap_and_links_to_the_rest(clinic, nina, smtp, settings):
+    """One nurse with 400 patients due today: her digest, uncapped about 210 KB here (the issue
+    measured 9.8 MB for a real caseload), goes out under the cap, listing the first patients in
+    full and the rest as a count with a link to the worklist; every reminder stays attached."""
+    settings.MTXMONITOR_DIGEST_MAX_BYTES = 60_000
+    for i in range(400):
+        make_event(make_patient(clinic, f"BIG-{i:03d}", nina), TODAY)
+    sweep(NINE)
+    n = Notification.objects.get(kind="digest")
+    assert n.state == "sent"
+    (message,) = smtp.messages
+    size = len(message.as_bytes())
+    assert size < 60_000 * 1.4, size  # the cap is on the bodies; headers and MIME add a little
+    assert mail.rendered_bytes(n) <= 60_000
+    text, html = body(message), body(message, "html")
+    listed = text.count("MRN BIG-")
+    assert 0 < listed < 400
+    summary = f"and {400 - listed} more patients with {400 - listed} reminders"
+    assert summary in text and summary.replace("and", "&hellip; and", 1) in html
+    assert "https://mtx.example.test/admin/schedules/monitoringevent/?status__in=" in text
+    assert Reminder.objects.filter(notification=n).count() == 400  # none dropped
+    print(f"digest of 400 patients: {size} bytes on the wire, {listed} listed in full")
+
+
+def test_a_digest_under_the_cap_is_not_cut(harriet, smtp):
+    make_event(harriet, TODAY)
+    sweep(NINE)
+    text = body(smtp.messages[0])
+    assert "more patient" not in text and "MRN N-0042" in text
