@@ -692,6 +692,9 @@ def mark_not_evaluable(result_id: int, exc: BaseException) -> int | None:
     )
     if created:
         alert.related_results.add(r)
+    from schedules.signals import mark_plans_stale
+
+    mark_plans_stale([r.patient_id])  # its plan was not synced with it: the re-plan sweep will
     LabResult.objects.filter(pk=r.pk).update(
         evaluable=False,
         not_evaluable_reason=f"evaluation failed: {error}"[:200],

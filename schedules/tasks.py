@@ -144,13 +144,41 @@ def replan_patients(patient_ids: list[int]) -> int:
     from patients.models import Patient
     from schedules.services import sync_plans
 
-    with transaction.atomic():
-        patients = list(
-            Patient.objects.select_for_update(of=("self",))
-            .select_related("clinic")
-            .filter(pk__in=patient_ids, plan_stale_since__isnull=False)
-            .order_by("pk")  # every chunk locks in id order: no deadlock
-        )
-        if patients:
-            sync_plans(patients)
-    return len(patients)
+    def sync(ids: list[int]) -> int:
+        with transaction.atomic():
+            patients = list(
+                Patient.objects.select_for_update(of=("self",))
+                .select_related("clinic")
+                .filter(pk__in=ids, plan_stale_since__isnull=False)
+                .order_by("pk")  # every chunk locks in id order: no deadlock
+            )
+            if patients:
+                sync_plans(patients)
+        return len(patients)
+
+    try:
+        return sync(patient_ids)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: the task retries
+    except Exception:
+        log.exception("Re-planning %d patient(s) failed; one by one.", len(patient_ids))
+    done = 0
+    for patient_id in patient_ids:
+        try:
+            done += sync([patient_id])
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            # Not retried every minute: the next attempt is in an hour (the plan stays marked).
+            log.exception(
+                "The monitoring plan of patient %s could not be built; next attempt in an hour.",
+                patient_id,
+            )
+            from datetime import timedelta
+
+            from django.db.models.functions import Now
+
+            Patient.objects.filter(pk=patient_id).update(
+                plan_stale_since=Now() + timedelta(hours=1)
+            )
+    return done

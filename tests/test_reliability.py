@@ -250,3 +250,37 @@ def test_the_throttle_lets_requests_through_and_logs_when_its_cache_is_unreachab
     finally:
         throttling._cache_down_until["at"] = float("-inf")
         caches["default"].close()
+
+
+def test_a_plan_that_cannot_be_built_is_tried_again_in_an_hour_not_every_minute(
+    patient, monkeypatch
+):
+    """A planner bug for one patient (injected: no real input makes today's planner raise):
+    the re-plan sweep logs it and backs off an hour rather than failing every minute, and the
+    other patients of the chunk are re-planned."""
+    from schedules import services
+    from schedules.tasks import replan_patients
+
+    other = Patient.objects.create(
+        clinic=patient.clinic,
+        mrn="N-0099",
+        given_name="Ola",
+        family_name="Other",
+        birth_date=date(1960, 1, 1),
+        sex="male",
+        diagnosis="psoriasis",
+    )
+    on_methotrexate(patient)
+    on_methotrexate(other)
+    real = services.build_plan
+
+    def build_plan(p, today, data=None):
+        if p.pk == patient.pk:
+            raise RuntimeError("planner bug")
+        return real(p, today, data)
+
+    monkeypatch.setattr(services, "build_plan", build_plan)
+    assert replan_patients([patient.pk, other.pk]) == 1
+    assert MonitoringEvent.objects.filter(patient=other).exists()
+    patient.refresh_from_db()
+    assert patient.plan_stale_since > timezone.now() + timedelta(minutes=50)
