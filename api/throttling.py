@@ -10,10 +10,19 @@ re-writes the list of every request time in the window, which at 1,200/min is a 
 and written on every request. The price is that a client may burst up to twice its rate across a
 window boundary. The counters live in the default cache, which must be shared by every web
 process (Redis in production; see settings.CACHES).
+
+Fails OPEN (issue 14): a cache that errors or does not answer within its socket timeout
+(settings.CACHES OPTIONS, MTXMONITOR_CACHE_TIMEOUT_SECONDS) lets the request through and logs
+a warning (at most one per process every CACHE_WARNING_EVERY seconds); after an error the
+cache is not asked again for MTXMONITOR_CACHE_BACKOFF_SECONDS, so a frozen Redis costs one
+socket timeout per process per period, not one per request. A Redis outage costs
+throttling and a bounded latency, never a 500 and never a stored lab result.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 from django.conf import settings
@@ -22,6 +31,13 @@ from django.core.cache.backends.redis import RedisCache
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 from api.models import ApiToken
+
+log = logging.getLogger(__name__)
+
+CACHE_WARNING_EVERY = 30.0  # seconds between two "throttle cache unavailable" warnings
+_last_warning = {"at": float("-inf")}
+_cache_down_until = {"at": float("-inf")}
+_warning_lock = threading.Lock()
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -51,7 +67,16 @@ class TokenRateThrottle(BaseThrottle):
         now = time.time()
         window = int(now // duration)
         key = f"throttle:{self.scope}:{self.ident(request)}:{duration}:{window}"
-        count = _count(key, timeout=duration + 1)
+        if time.monotonic() < _cache_down_until["at"]:
+            return True  # the cache failed a moment ago: do not wait on it again yet
+        try:
+            count = _count(key, timeout=duration + 1)
+        except Exception as exc:  # Redis down, frozen (socket timeout) or refusing: fail open
+            _cache_down_until["at"] = time.monotonic() + float(
+                getattr(settings, "MTXMONITOR_CACHE_BACKOFF_SECONDS", 5)
+            )
+            _warn_unavailable(exc)
+            return True
         if count <= limit:
             return True
         self.wait_seconds = (window + 1) * duration - now
@@ -59,6 +84,20 @@ class TokenRateThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return self.wait_seconds
+
+
+def _warn_unavailable(exc: Exception) -> None:
+    now = time.monotonic()
+    with _warning_lock:
+        if now - _last_warning["at"] < CACHE_WARNING_EVERY:
+            return
+        _last_warning["at"] = now
+    log.warning(
+        "API throttle: the cache is unavailable (%s: %s); requests are let through "
+        "unthrottled until it answers again.",
+        type(exc).__name__,
+        exc,
+    )
 
 
 # INCR, and give the window's counter its expiry when this request created it: one command.

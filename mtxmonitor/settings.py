@@ -216,7 +216,9 @@ MTXMONITOR_REMINDER_CHUNK_SIZE = env_int("MTXMONITOR_REMINDER_CHUNK_SIZE", 2000)
 # per SMTP step).
 MTXMONITOR_NOTIFICATION_MAX_ATTEMPTS = env_int("MTXMONITOR_NOTIFICATION_MAX_ATTEMPTS", 8)
 MTXMONITOR_NOTIFICATION_RETRY_SECONDS = env_int("MTXMONITOR_NOTIFICATION_RETRY_SECONDS", 60)
-MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS = env_int("MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS", 3600)
+MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS = env_int(
+    "MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS", 3600
+)
 MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS = env_int(
     "MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS", 600
 )
@@ -407,3 +409,67 @@ LOGOUT_REDIRECT_URL = "workspace:login"
 # The one date format of the workspace (Django's `date` filter syntax: "j M Y" is 3 Dec 2026),
 # applied in the clinic's time zone; a time, where shown, follows as 24-hour "H:i".
 MTXMONITOR_DATE_FORMAT = env_str("MTXMONITOR_DATE_FORMAT", "j M Y")
+# --- Reliability under faults (issue 14, reliability half; README "Reliability") -------------
+# Store first: no request that stores clinical data waits long on Redis. The throttle's cache
+# and the broker get short socket timeouts; a throttle whose cache errors lets the request
+# through (api/throttling.py), a publish that fails after commit is logged and the result (or
+# plan, or e-mail) is picked up by the periodic sweeps below from the database.
+MTXMONITOR_CACHE_TIMEOUT_SECONDS = float(env_str("MTXMONITOR_CACHE_TIMEOUT_SECONDS", "0.5"))
+MTXMONITOR_BROKER_TIMEOUT_SECONDS = float(env_str("MTXMONITOR_BROKER_TIMEOUT_SECONDS", "2"))
+# After a failed publish (or cache call), a process skips the broker (the throttle's cache) for
+# this long: a frozen Redis then costs one timeout per process per period (mtxmonitor/dispatch.py).
+MTXMONITOR_BROKER_BACKOFF_SECONDS = float(env_str("MTXMONITOR_BROKER_BACKOFF_SECONDS", "10"))
+MTXMONITOR_CACHE_BACKOFF_SECONDS = float(env_str("MTXMONITOR_CACHE_BACKOFF_SECONDS", "5"))
+if REDIS_URL:
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        socket_connect_timeout=MTXMONITOR_CACHE_TIMEOUT_SECONDS,
+        socket_timeout=MTXMONITOR_CACHE_TIMEOUT_SECONDS,
+    )
+    # https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
+    # (without socket_timeout a publish to a frozen Redis waits for ever).
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        socket_timeout=MTXMONITOR_BROKER_TIMEOUT_SECONDS,
+        socket_connect_timeout=MTXMONITOR_BROKER_TIMEOUT_SECONDS,
+        # Fail a publish fast rather than retrying a dead connection for ever.
+        max_retries=0,
+        interval_start=0,
+        interval_step=0.2,
+        interval_max=0.2,
+    )
+    CELERY_REDIS_SOCKET_TIMEOUT = MTXMONITOR_BROKER_TIMEOUT_SECONDS
+    CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = MTXMONITOR_BROKER_TIMEOUT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+# Nothing left silent: how often the safety nets run (database time decides what is due).
+# A critical result stored while the worker was down is evaluated within RECONCILE_SECONDS
+# (+ GRACE) of the worker's return, and its e-mail goes at once; a critical e-mail a dying
+# worker left "sending" is released after CRITICAL_SENDING_TIMEOUT_SECONDS and re-sent by the
+# next retry sweep (MTXMONITOR_NOTIFICATION_RETRY_SWEEP_SECONDS): under 2 minutes in all.
+MTXMONITOR_RECONCILE_GRACE_SECONDS = env_int("MTXMONITOR_RECONCILE_GRACE_SECONDS", 20)
+MTXMONITOR_REPLAN_SECONDS = env_int("MTXMONITOR_REPLAN_SECONDS", 60)
+MTXMONITOR_REPLAN_GRACE_SECONDS = env_int("MTXMONITOR_REPLAN_GRACE_SECONDS", 15)
+MTXMONITOR_CRITICAL_SENDING_TIMEOUT_SECONDS = env_int(
+    "MTXMONITOR_CRITICAL_SENDING_TIMEOUT_SECONDS", 60
+)
+CELERY_BEAT_SCHEDULE["reconcile-lab-evaluations"]["schedule"] = env_int(
+    "MTXMONITOR_RECONCILE_SECONDS", 60
+)
+CELERY_BEAT_SCHEDULE["replan-stale-plans"] = {
+    "task": "schedules.tasks.replan_stale",
+    "schedule": MTXMONITOR_REPLAN_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["send-due-notifications"]["schedule"] = env_int(
+    "MTXMONITOR_NOTIFICATION_RETRY_SWEEP_SECONDS", 30
+)
+# A sweep queued while no worker ran is dropped rather than run N times on the worker's return.
+for _entry in ("reconcile-lab-evaluations", "replan-stale-plans", "send-due-notifications"):
+    CELERY_BEAT_SCHEDULE[_entry]["options"] = {
+        "expires": max(10, int(CELERY_BEAT_SCHEDULE[_entry]["schedule"]) - 5)
+    }
+# Digests are capped in size: past the cap the e-mail lists the first patients in full and
+# links to the staff worklist for the rest (schedules/mail.py). Common SMTP limit: 10 MB.
+MTXMONITOR_DIGEST_MAX_BYTES = env_int("MTXMONITOR_DIGEST_MAX_BYTES", 1_000_000)

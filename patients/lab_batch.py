@@ -228,18 +228,13 @@ def dispatch_evaluations(result_ids: Sequence[int]) -> None:
         return
 
     def send() -> None:
+        from mtxmonitor.dispatch import publish
         from schedules.tasks import evaluate_lab_results
 
         for start in range(0, len(ids), EVALUATION_CHUNK):
             chunk = ids[start : start + EVALUATION_CHUNK]
-            try:
-                evaluate_lab_results.delay(chunk)
-            except Exception:  # broker down: the reconcile sweep evaluates them later
-                log.warning(
-                    "Could not queue evaluation of %d lab result(s); reconcile will.",
-                    len(chunk),
-                    exc_info=True,
-                )
+            # Broker down: logged, and the reconcile sweep evaluates them later.
+            publish(evaluate_lab_results, chunk, what=f"evaluation of {len(chunk)} lab result(s)")
 
     transaction.on_commit(send)
 
@@ -281,7 +276,11 @@ def lab_results_record_batch(
     ids = {i.get("patient") for i in items if isinstance(i.get("patient"), int)}
     mrns = {(i.get("patient_mrn") or "").strip() for i in items} - {""}
     patients = (
-        list(Patient.objects.filter(clinic_id=clinic_id).filter(Q(pk__in=ids) | Q(mrn__in=mrns)))
+        list(
+            Patient.objects.select_related("clinic")
+            .filter(clinic_id=clinic_id)
+            .filter(Q(pk__in=ids) | Q(mrn__in=mrns))
+        )
         if (ids or mrns)
         else []
     )

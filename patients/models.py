@@ -179,8 +179,14 @@ class Patient(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Issue 14: the monitoring plan's freshness. Set (database time) in the same transaction as
+    # any change to the plan's inputs (schedules.signals); cleared by every plan sync, which
+    # holds the patient's row lock. The periodic re-plan sweep re-syncs every patient with it
+    # set, so a re-plan lost with the broker is redone within minutes.
+    plan_stale_since = models.DateTimeField(null=True, blank=True, editable=False)
+    plan_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["plan_stale_since", "plan_synced_at"])
 
     class Meta:
         ordering = ["family_name", "given_name"]
@@ -578,6 +584,10 @@ class LabResult(models.Model):
             self.clinic_id = self.patient.clinic_id
         if self.collected_at and self.collected_at > timezone.now() + timezone.timedelta(minutes=5):
             errors["collected_at"] = "is in the future."
+        elif self.collected_at:
+            problem = self._collected_at_problem()
+            if problem:
+                errors["collected_at"] = problem
         if getattr(self, "_strict_unit", True) and self.analyte and self.reported_value:
             n = normalise(codes.Analyte(self.analyte), "1", self.reported_unit)
             if not n.evaluable:
@@ -601,6 +611,30 @@ class LabResult(models.Model):
             problem = storage_problems(self)
             if problem:
                 raise problem
+
+    # Issue 14: a result "collected" before its patient was born (or in 1900) is an entry error;
+    # accepted, it could never be evaluated (the lab rules need the age at collection).
+    MAX_AGE_YEARS = 120
+
+    def _collected_at_problem(self) -> str | None:
+        from clinical.timeutil import local_date
+
+        oldest = timezone.now() - timezone.timedelta(days=round(365.25 * self.MAX_AGE_YEARS))
+        if self.collected_at < oldest:
+            return (
+                f"{self.collected_at.date().isoformat()} is more than {self.MAX_AGE_YEARS} years "
+                "ago; check the date."
+            )
+        if self.patient_id:
+            patient = self.patient
+            tz = patient.clinic.time_zone if patient.clinic_id else "UTC"
+            collected_on = local_date(self.collected_at, tz)
+            if patient.birth_date and collected_on < patient.birth_date:
+                return (
+                    f"{collected_on.isoformat()} is before the patient's birth date "
+                    f"({patient.birth_date.isoformat()}); check the date."
+                )
+        return None
 
     def save(self, *args, **kwargs) -> None:
         if self.patient_id and not self.clinic_id:

@@ -76,16 +76,11 @@ def dispatch_evaluation(result_id: int) -> None:
     """
 
     def send() -> None:
+        from mtxmonitor.dispatch import publish
         from schedules.tasks import evaluate_lab_result
 
-        try:
-            evaluate_lab_result.delay(result_id)
-        except Exception:  # broker down: the reconcile sweep will pick it up
-            log.warning(
-                "Could not queue evaluation of lab result %s; reconcile will.",
-                result_id,
-                exc_info=True,
-            )
+        # Broker down: logged, and the reconcile sweep evaluates it (mtxmonitor/dispatch.py).
+        publish(evaluate_lab_result, result_id, what=f"evaluation of lab result {result_id}")
 
     transaction.on_commit(send)
 

@@ -13,11 +13,17 @@ chose at-most-once for its alerts; we choose the other way on purpose.) So:
   `next_attempt_at` and the error in `last_error`; after `MTXMONITOR_NOTIFICATION_MAX_ATTEMPTS`
   → `failed`, shown in the admin, where staff can resend it.
 - A worker that dies mid-send leaves the row `sending`; `release_stuck` (the retry sweep, every
-  minute) returns it to `pending` after `MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS`. If
+  30 s) returns it to `pending` after `MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS`
+  (`MTXMONITOR_CRITICAL_SENDING_TIMEOUT_SECONDS` for a critical alert's e-mail). If
   the SMTP server had already accepted the message, the nurse gets it twice — that is the one
   duplicate we accept. It carries the same Message-ID (generated at the first claim, stored, and
   reused by every retry), so mail systems that de-duplicate on Message-ID show it once.
 - Content is frozen at the first claim (subject, items, Message-ID); retries send exactly that.
+
+Every "when" of a claim is the DATABASE's clock (`Now()`), never the caller's (issue 14): the
+claim's time, whether a retry is due, whether a claim is stuck. A sweep replayed with
+`--now`, or a host whose clock is off, cannot release a row another worker is sending; the
+`now` arguments below are accepted for the callers' convenience and not used for claims.
 
 Nothing is sent inside a database transaction: the claim commits first, then SMTP, then the
 outcome is recorded in its own short statement.
@@ -33,6 +39,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -61,6 +68,15 @@ def sending_timeout() -> timedelta:
     return timedelta(seconds=_setting("MTXMONITOR_NOTIFICATION_SENDING_TIMEOUT_SECONDS", 600))
 
 
+def critical_sending_timeout() -> timedelta:
+    """Shorter for a critical alert's e-mail (one small message: its worst case is a few SMTP
+    timeouts), so that it reaches the nurse within 2 minutes of a worker's return."""
+    return min(
+        sending_timeout(),
+        timedelta(seconds=_setting("MTXMONITOR_CRITICAL_SENDING_TIMEOUT_SECONDS", 60)),
+    )
+
+
 # --- Dispatch --------------------------------------------------------------------------------
 SEND_BATCH = 25  # e-mails per task and SMTP connection (a chunk's digests, a retry sweep)
 
@@ -76,21 +92,16 @@ def queue_sending(notification_ids: list[int]) -> None:
         return
 
     def send() -> None:
+        from mtxmonitor.dispatch import publish
         from schedules.reminder_tasks import send_notification, send_notifications
 
         for start in range(0, len(ids), SEND_BATCH):
             batch = ids[start : start + SEND_BATCH]
-            try:
-                if len(batch) == 1:
-                    send_notification.delay(batch[0])
-                else:
-                    send_notifications.delay(batch)
-            except Exception:
-                log.warning(
-                    "Could not queue notification(s) %s; the retry sweep will send them.",
-                    batch,
-                    exc_info=True,
-                )
+            # Broker down: logged, and the retry sweep sends them (they stay pending).
+            if len(batch) == 1:
+                publish(send_notification, batch[0], what=f"notification {batch[0]}")
+            else:
+                publish(send_notifications, batch, what=f"notifications {batch}")
 
     transaction.on_commit(send)
 
@@ -126,13 +137,14 @@ def send_notification(notification_id: int, *, now: datetime | None = None, conn
     return "sent"
 
 
-def claim(notification_id: int, *, now: datetime) -> Notification | None:
-    """Compare-and-set pending → sending; on the first claim, freeze the content."""
+def claim(notification_id: int, *, now: datetime | None = None) -> Notification | None:
+    """Compare-and-set pending → sending (due and claimed by database time); on the first
+    claim, freeze the content."""
     with transaction.atomic():
         claimed = (
             Notification.objects.filter(id=notification_id, state=State.PENDING)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            .update(state=State.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
+            .update(state=State.SENDING, claimed_at=Now(), attempts=F("attempts") + 1)
         )
         if not claimed:
             return None
@@ -176,7 +188,7 @@ def _record(notification_id: int, mine, attempts: int, exc: Exception, *, now: d
         cap=_setting("MTXMONITOR_NOTIFICATION_RETRY_MAX_SECONDS", 3600),
     )
     mine.update(
-        state=State.PENDING, last_error=error, next_attempt_at=now + timedelta(seconds=delay)
+        state=State.PENDING, last_error=error, next_attempt_at=Now() + timedelta(seconds=delay)
     )
     log.warning(
         "Notification %s attempt %d failed (%s); retry in %d s.",
@@ -189,26 +201,35 @@ def _record(notification_id: int, mine, attempts: int, exc: Exception, *, now: d
 
 
 # --- The retry sweep -------------------------------------------------------------------------------
-def release_stuck(*, now: datetime) -> int:
-    """Rows left `sending` longer than the timeout (their worker died): retry, or give up."""
-    stuck = Notification.objects.filter(state=State.SENDING, claimed_at__lt=now - sending_timeout())
-    note = (
-        f"No outcome within {int(sending_timeout().total_seconds())} s of the claim "
-        "(worker stopped mid-send?); may have been delivered."
-    )
-    failed = stuck.filter(attempts__gte=max_attempts()).update(
-        state=State.FAILED, last_error=note, next_attempt_at=None
-    )
-    retried = stuck.update(state=State.PENDING, last_error=note, next_attempt_at=now)
+def release_stuck(*, now: datetime | None = None) -> int:
+    """Rows left `sending` longer than the timeout (their worker died): retry, or give up.
+
+    "Longer" by the database's clock (claimed_at is the database's too), whatever `now` says."""
+    failed = retried = 0
+    for timeout, kinds in (
+        (critical_sending_timeout(), Q(kind=Kind.CRITICAL)),
+        (sending_timeout(), ~Q(kind=Kind.CRITICAL)),
+    ):
+        stuck = Notification.objects.filter(
+            kinds, state=State.SENDING, claimed_at__lt=Now() - timeout
+        )
+        note = (
+            f"No outcome within {int(timeout.total_seconds())} s of the claim "
+            "(worker stopped mid-send?); may have been delivered."
+        )
+        failed += stuck.filter(attempts__gte=max_attempts()).update(
+            state=State.FAILED, last_error=note, next_attempt_at=None
+        )
+        retried += stuck.update(state=State.PENDING, last_error=note, next_attempt_at=Now())
     if failed or retried:
         log.warning("Released %d stuck notification(s), %d given up.", retried + failed, failed)
     return failed + retried
 
 
-def due_notification_ids(*, now: datetime, limit: int = 10_000) -> list[int]:
+def due_notification_ids(*, now: datetime | None = None, limit: int = 10_000) -> list[int]:
     return list(
         Notification.objects.filter(state=State.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=Now()))
         .order_by(F("next_attempt_at").asc(nulls_first=True), "id")
         .values_list("id", flat=True)[:limit]
     )
@@ -426,6 +447,71 @@ def _freeze_digest(notification: Notification) -> bool:
     notification.items = items
     notification.subject = _digest_subject(notification.kind, counts, day)
     notification.events.set(by_event.keys())
+    cap_size(notification)
+    return True
+
+
+# --- Size cap (issue 14) -------------------------------------------------------------------------
+def max_bytes() -> int:
+    return _setting("MTXMONITOR_DIGEST_MAX_BYTES", 1_000_000)
+
+
+def worklist_link(notification: Notification) -> str:
+    """The staff UI's list of this recipient's open monitoring events (the admin worklist)."""
+    query = "status__in=upcoming,due,overdue"
+    return f"{settings.MTXMONITOR_BASE_URL}/admin/schedules/monitoringevent/?{query}"
+
+
+def rendered_bytes(notification: Notification) -> int:
+    text, html = render(notification)
+    return len(text.encode()) + len(html.encode())
+
+
+def cap_size(notification: Notification) -> bool:
+    """Keep a digest's e-mail under MTXMONITOR_DIGEST_MAX_BYTES (text + HTML; the common SMTP
+    limit is 10 MB, past which the nurse would get nothing): list as many patients in full as
+    fit and summarise the rest, with their counts and a link to the worklist in the staff UI.
+    Every reminder stays attached to this e-mail (its record); none is dropped. Returns whether
+    it had to cut."""
+    entries = [e for e in notification.items if "more" not in e]
+    limit = max_bytes()
+
+    def with_first(k: int) -> list[dict]:
+        rest = entries[k:]
+        if not rest:
+            return entries
+        phases: dict[str, int] = {}
+        for e in rest:
+            for line in e["lines"]:
+                phases[line["phase"]] = phases.get(line["phase"], 0) + 1
+        more = {
+            "more": True,
+            "patients": len(rest),
+            "lines": sum(phases.values()),
+            "phases": phases,
+            "link": worklist_link(notification),
+        }
+        return [*entries[:k], more]
+
+    notification.items = entries
+    if rendered_bytes(notification) <= limit:
+        return False
+    low, high = 0, len(entries) - 1  # the largest k whose e-mail fits (k = 0 always kept)
+    while low < high:
+        mid = (low + high + 1) // 2
+        notification.items = with_first(mid)
+        if rendered_bytes(notification) <= limit:
+            low = mid
+        else:
+            high = mid - 1
+    notification.items = with_first(low)
+    log.warning(
+        "Notification %s: %d patient(s) listed in full, %d summarised with a link (size cap %d B).",
+        notification.id,
+        low,
+        len(entries) - low,
+        limit,
+    )
     return True
 
 
@@ -529,9 +615,12 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 def render(notification: Notification) -> tuple[str, str]:
     """The plain-text and HTML bodies, from the frozen items only."""
+    items = [e for e in notification.items if "more" not in e]
+    more = next((e for e in notification.items if "more" in e), None)
     context = {
         "notification": notification,
-        "items": notification.items,
+        "items": items,
+        "more": more,
         "day": long_date(notification.for_date) if notification.for_date else "",
         "base_url": settings.MTXMONITOR_BASE_URL,
     }

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -153,19 +154,21 @@ def event_complete_with_reason(
 
 # --- Planning and evaluation (bodies land with the clinical planner / lab rules) -------------
 def dispatch_replan(patient_id: int) -> None:
-    """Re-plan a patient's monitoring after the current transaction commits."""
+    """Re-plan a patient's monitoring after the current transaction commits.
+
+    The plan is marked stale in this transaction too, so the periodic re-plan sweep redoes it
+    should the dispatch be lost."""
+    from schedules.signals import mark_plans_stale
+
+    mark_plans_stale([patient_id])
 
     def send() -> None:
+        from mtxmonitor.dispatch import publish
         from schedules.tasks import replan_patient
 
-        try:
-            replan_patient.delay(patient_id)
-        except Exception:  # broker down: the nightly replan sweep covers it
-            import logging
-
-            logging.getLogger(__name__).warning(
-                "Could not queue re-planning of patient %s.", patient_id, exc_info=True
-            )
+        # Broker down: logged, and the periodic re-plan sweep (schedules.tasks.replan_stale,
+        # every MTXMONITOR_REPLAN_SECONDS) re-syncs every plan older than its inputs.
+        publish(replan_patient, patient_id, what=f"re-planning of patient {patient_id}")
 
     transaction.on_commit(send)
 
@@ -444,6 +447,7 @@ def sync_plans(
     # back from this read.
     to_update: dict[frozenset[str], list[MonitoringEvent]] = {}
     out: dict[int, dict[str, int]] = {}
+    reopened: list[int] = []
     for patient in patients:
         d = data[patient.pk]
         day = today or patient.clinic.today()
@@ -483,10 +487,20 @@ def sync_plans(
                 )
                 counts["created"] += 1
                 continue
-            if event.status in (Status.DONE, Status.CANCELLED):
+            if event.status == Status.DONE:
                 counts["unchanged"] += 1  # history is never rewritten
                 continue
             changed = {k: v for k, v in values.items() if getattr(event, k) != v}
+            if event.status == Status.CANCELLED:
+                # Only the planner cancels ("no longer in the plan"); back in the plan (e.g. a
+                # risk factor added, then removed), it is open again (issue 14), with the
+                # reminders dropped when it was cancelled waiting again.
+                changed["status"] = Status.PLANNED
+                changed["explanation"] = (
+                    f"{values['explanation']} Reopened on {day}: back in the plan after it "
+                    "had been cancelled."
+                )
+                reopened.append(event.pk)
             if completed_on:
                 changed.update(status=Status.DONE, completed_on=completed_on)
             if changed:
@@ -519,6 +533,17 @@ def sync_plans(
             default_date=now,
             default_user=system_actor(),  # the "system" user inside a Celery task (issue 14)
         )
+    if reopened:
+        from schedules.models import Reminder
+
+        Reminder.objects.filter(event_id__in=reopened, notification__isnull=True).exclude(
+            dropped=""
+        ).update(dropped="")
+    # The plans are in step with their inputs (the caller holds the patients' row locks, so a
+    # change committed meanwhile marks them stale again after this).
+    Patient.objects.filter(pk__in=[p.pk for p in patients]).update(
+        plan_stale_since=None, plan_synced_at=Now()
+    )
     return out
 
 
@@ -739,3 +764,66 @@ def _store_alerts(pending: list[LabResult], new_alerts: list[Alert]) -> None:
         old.status = Alert.Status.SUPERSEDED
         old.superseded_by = supersede[old.pk]
         old.save()  # rare: one row and one history row each
+
+
+# --- A result the lab rules could not evaluate (issue 14) --------------------------------------
+EVALUATION_FAILED = "EVALUATION_FAILED"
+
+
+@transaction.atomic
+def mark_not_evaluable(result_id: int, exc: BaseException) -> int | None:
+    """The lab rules raised on this result: never leave it silent, never loop on it.
+
+    The result is marked not evaluable (with the error) and evaluated at its version, so the
+    reconcile sweep stops retrying it, and one WARNING alert (`EVALUATION_FAILED`, once per
+    result version: the alerts' unique key) puts it on the clinic's worklist for a human. An
+    amendment makes it pending again and it is evaluated afresh. Returns the alert's id (None if
+    the result is gone or was evaluated meanwhile)."""
+    from clinical.labrules import _UNITS_SOURCE
+    from patients.choices import ANALYTE
+
+    r = (
+        LabResult.objects.select_for_update(of=("self",))
+        .select_related("patient")
+        .filter(pk=result_id)
+        .first()
+    )
+    if r is None or not r.needs_evaluation:
+        return None
+    error = f"{type(exc).__name__}: {exc}"
+    label = dict(ANALYTE).get(r.analyte, r.analyte)
+    alert, created = Alert.objects.get_or_create(
+        lab_result=r,
+        result_version=r.version,
+        rule=EVALUATION_FAILED,
+        defaults={
+            "patient": r.patient,
+            "clinic_id": r.patient.clinic_id,
+            "severity": codes.AlertSeverity.WARNING.value,
+            "message": (
+                f"{label} {r.reported_value} {r.reported_unit} (accession {r.accession}, "
+                f"collected {r.collected_at:%Y-%m-%d %H:%M %Z}) could not be evaluated by the "
+                f"lab rules ({error[:300]}). No rule was applied: this result has NOT been "
+                "checked."
+            ),
+            "action": (
+                "A clinician must read the result and decide, and check its details (e.g. the "
+                "collection date against the birth date); report the error to the service's "
+                "administrators."
+            ),
+            "source": _UNITS_SOURCE.cite()[:300],
+            "details": {"error": error[:2000], "needs_human": True},
+        },
+    )
+    if created:
+        alert.related_results.add(r)
+    from schedules.signals import mark_plans_stale
+
+    mark_plans_stale([r.patient_id])  # its plan was not synced with it: the re-plan sweep will
+    LabResult.objects.filter(pk=r.pk).update(
+        evaluable=False,
+        not_evaluable_reason=f"evaluation failed: {error}"[:200],
+        evaluated_version=F("version"),
+        evaluated_at=timezone.now(),
+    )
+    return alert.pk

@@ -250,7 +250,9 @@ def test_a_batch_queues_evaluation_after_commit(
     sent = []
     from schedules import tasks
 
-    monkeypatch.setattr(tasks.evaluate_lab_results, "delay", lambda ids: sent.append(ids))
+    monkeypatch.setattr(
+        tasks.evaluate_lab_results, "apply_async", lambda args, **kw: sent.append(args[0])
+    )
     from patients.lab_batch import EVALUATION_CHUNK
 
     items = [lab(patient, f"E-{i}") for i in range(EVALUATION_CHUNK + 50)]

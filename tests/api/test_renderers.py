@@ -17,7 +17,7 @@ lazy_text = lazy(lambda: "lazy ✓", str)
 
 VALUES = [
     {"count": 3, "next": None, "previous": None, "results": []},
-    {"text": "ALT 150 U/L > 3× ULN; “quoted” \\ back\\slash \"q\" \n\t\r\x00\x1f é 漢字 🙂"},
+    {"text": 'ALT 150 U/L > 3× ULN; “quoted” \\ back\\slash "q" \n\t\r\x00\x1f é 漢字 🙂'},
     {"separators": "line\u2028para\u2029end", "nested": ["\u2028"]},
     {"when": datetime(2026, 12, 2, 10, 0, tzinfo=UTC), "day": date(2026, 12, 2)},
     {"micro": datetime(2026, 12, 2, 10, 0, 0, 123456, tzinfo=UTC)},

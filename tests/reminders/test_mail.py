@@ -29,6 +29,18 @@ def harriet(clinic, nina):
     return make_patient(clinic, "N-0042", nina)
 
 
+def wind_back(seconds: float) -> None:
+    """Let `seconds` pass on the database's clock, which judges every claim (issue 14): move the
+    ledger's claim and retry times back by as much."""
+    from django.db.models import F
+
+    shift = timedelta(seconds=seconds)
+    Notification.objects.filter(claimed_at__isnull=False).update(claimed_at=F("claimed_at") - shift)
+    Notification.objects.filter(next_attempt_at__isnull=False).update(
+        next_attempt_at=F("next_attempt_at") - shift
+    )
+
+
 def critical_alert(patient, **extra) -> Alert:
     fields = {
         "rule": "LIVER_GT_3X_ULN",
@@ -172,7 +184,10 @@ def test_a_row_not_due_yet_is_not_claimed(harriet):
     now = timezone.now()
     Notification.objects.update(next_attempt_at=now + timedelta(minutes=5))
     assert mail.claim(Notification.objects.get().id, now=now) is None
-    assert mail.claim(Notification.objects.get().id, now=now + timedelta(minutes=5)) is not None
+    # The database's clock decides, not the caller's (a replay, a host whose clock is ahead).
+    assert mail.claim(Notification.objects.get().id, now=now + timedelta(minutes=6)) is None
+    wind_back(5 * 60)
+    assert mail.claim(Notification.objects.get().id, now=now) is not None
 
 
 @pytest.mark.django_db(transaction=True)
@@ -212,15 +227,21 @@ def test_smtp_down_retries_with_backoff_then_fails_in_the_admin_and_staff_resend
 
     sweep(NINE)
     n = Notification.objects.get()
-    assert (n.state, n.attempts, n.next_attempt_at) == ("pending", 1, NINE + timedelta(seconds=60))
+    assert (n.state, n.attempts) == ("pending", 1)
+    # By the database's clock: 60 s after the attempt (the claim, a moment before).
+    assert timedelta(seconds=60) <= n.next_attempt_at - n.claimed_at < timedelta(seconds=65)
     assert n.last_error.startswith("ConnectionRefusedError")
     first_message_id = n.message_id
 
-    assert mail.send_due(now=NINE + timedelta(seconds=59), inline=True) == {}  # not due yet
-    assert mail.send_due(now=NINE + timedelta(seconds=60), inline=True) == {"retry": 1}
+    wind_back(59)
+    assert mail.send_due(now=NINE + timedelta(days=1), inline=True) == {}  # not due yet
+    wind_back(1)
+    assert mail.send_due(inline=True) == {"retry": 1}
     n.refresh_from_db()
-    assert (n.attempts, n.next_attempt_at) == (2, NINE + timedelta(seconds=180))  # 60 + 120
-    assert mail.send_due(now=NINE + timedelta(seconds=180), inline=True) == {"failed": 1}
+    assert n.attempts == 2
+    assert timedelta(seconds=120) <= n.next_attempt_at - n.claimed_at < timedelta(seconds=125)
+    wind_back(120)
+    assert mail.send_due(inline=True) == {"failed": 1}
     n.refresh_from_db()
     assert (n.state, n.attempts, n.next_attempt_at, n.message_id) == (
         "failed",
@@ -257,10 +278,12 @@ def test_a_row_stuck_sending_is_released_after_the_timeout_and_sent_once(harriet
     claimed = mail.claim(notification_id, now=timezone.now())  # ... and the worker dies here
     message_id = claimed.message_id
 
-    assert mail.release_stuck(now=claimed.claimed_at + timedelta(seconds=599)) == 0
-    assert mail.send_due(now=claimed.claimed_at + timedelta(seconds=601), inline=True) == {
-        "sent": 1
-    }
+    # A caller's clock (or a replayed instant) far ahead releases nothing: the database judges.
+    assert mail.release_stuck(now=claimed.claimed_at + timedelta(hours=1)) == 0
+    wind_back(599)
+    assert mail.release_stuck() == 0
+    wind_back(2)
+    assert mail.send_due(inline=True) == {"sent": 1}
     n = Notification.objects.get()
     assert (n.state, n.attempts) == ("sent", 2)
     assert "worker stopped mid-send" in n.last_error
@@ -302,8 +325,8 @@ def test_a_worker_killed_mid_send_leaves_a_row_that_is_retried_not_lost(harriet,
     smtp.inbox.hold_after(None)
     smtp.start()
 
-    later = n.claimed_at + mail.sending_timeout() + timedelta(seconds=1)
-    assert mail.send_due(now=later, inline=True) == {"sent": 1}
+    wind_back(mail.sending_timeout().total_seconds() + 1)
+    assert mail.send_due(inline=True) == {"sent": 1}
     assert len(smtp.messages) == 1
     assert smtp.messages[0]["Message-ID"].strip() == n.message_id
     assert Notification.objects.get().state == "sent"
@@ -334,6 +357,39 @@ def test_a_row_that_cannot_be_prepared_is_counted_and_given_up_not_retried_forev
     broken.refresh_from_db()
     assert (broken.state, broken.attempts) == ("pending", 1)
     assert broken.last_error.startswith("ValueError")
-    assert mail.send_due(now=now + timedelta(hours=1), inline=True) == {"failed": 1}
+    wind_back(3600)
+    assert mail.send_due(inline=True) == {"failed": 1}
     assert Notification.objects.get(id=broken.id).state == "failed"
     assert len(smtp.messages) == 1  # the good one went out beside the bad one
+
+
+# --- Size cap (issue 14, defect 5) ---------------------------------------------------------------
+def test_a_huge_digest_stays_under_the_size_cap_and_links_to_the_rest(clinic, nina, smtp, settings):
+    """One nurse with 400 patients due today: her digest, uncapped about 210 KB here (the issue
+    measured 9.8 MB for a real caseload), goes out under the cap, listing the first patients in
+    full and the rest as a count with a link to the worklist; every reminder stays attached."""
+    settings.MTXMONITOR_DIGEST_MAX_BYTES = 60_000
+    for i in range(400):
+        make_event(make_patient(clinic, f"BIG-{i:03d}", nina), TODAY)
+    sweep(NINE)
+    n = Notification.objects.get(kind="digest")
+    assert n.state == "sent"
+    (message,) = smtp.messages
+    size = len(message.as_bytes())
+    assert size < 60_000 * 1.4, size  # the cap is on the bodies; headers and MIME add a little
+    assert mail.rendered_bytes(n) <= 60_000
+    text, html = body(message), body(message, "html")
+    listed = text.count("MRN BIG-")
+    assert 0 < listed < 400
+    summary = f"and {400 - listed} more patients with {400 - listed} reminders"
+    assert summary in text and summary.replace("and", "&hellip; and", 1) in html
+    assert "https://mtx.example.test/admin/schedules/monitoringevent/?status__in=" in text
+    assert Reminder.objects.filter(notification=n).count() == 400  # none dropped
+    print(f"digest of 400 patients: {size} bytes on the wire, {listed} listed in full")
+
+
+def test_a_digest_under_the_cap_is_not_cut(harriet, smtp):
+    make_event(harriet, TODAY)
+    sweep(NINE)
+    text = body(smtp.messages[0])
+    assert "more patient" not in text and "MRN N-0042" in text
