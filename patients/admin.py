@@ -16,9 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from simple_history.admin import SimpleHistoryAdmin
 
 from patients import choices, tenancy
+from patients.admin_base import ClinicScopedMixin, ScopedAdmin
 from patients.models import (
     AdverseEvent,
     Clinic,
@@ -32,59 +32,7 @@ from patients.models import (
 from schedules.models import Alert, MonitoringEvent
 
 
-class ClinicScopedMixin:
-    """Clinic isolation and role-based rights for an admin class or inline.
-
-    `clinic_path` is the lookup from the model to its clinic id (e.g. "patient__clinic").
-    """
-
-    clinic_path = "patient__clinic"
-
-    def get_queryset(self, request):
-        return tenancy.scope(super().get_queryset(request), request.user, self.clinic_path)
-
-    def _model_name(self) -> str:
-        return self.model._meta.model_name
-
-    def has_module_permission(self, request) -> bool:
-        m = tenancy.membership_of(request.user)
-        return request.user.is_superuser or bool(m and m.role in tenancy.STAFF_UI_ROLES)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request, *args) -> bool:
-        return tenancy.may_write(request.user, self._model_name())
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return tenancy.may_write(request.user, self._model_name())
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Clinical records are corrected, never deleted (history is the point).
-        return request.user.is_superuser
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        user = request.user
-        if not user.is_superuser:
-            clinic_id = tenancy.clinic_id_of(user)
-            related = db_field.related_model
-            if related is Patient:
-                kwargs["queryset"] = Patient.objects.filter(clinic_id=clinic_id)
-            elif related is Clinic:
-                kwargs["queryset"] = Clinic.objects.filter(id=clinic_id)
-            elif related is StaffMembership:
-                kwargs["queryset"] = StaffMembership.objects.filter(clinic_id=clinic_id)
-            elif related is Prescription:
-                kwargs["queryset"] = Prescription.objects.filter(patient__clinic_id=clinic_id)
-            elif related is LabResult:
-                kwargs["queryset"] = LabResult.objects.filter(clinic_id=clinic_id)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class ScopedAdmin(ClinicScopedMixin, SimpleHistoryAdmin):
-    pass
-
-
+# The base classes (clinic isolation, rights, read-only history) are in patients/admin_base.py.
 # --- Inlines on the patient page ----------------------------------------------------------
 class ScopedTabularInline(ClinicScopedMixin, admin.TabularInline):
     extra = 0

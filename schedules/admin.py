@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 
-from patients.admin import ScopedAdmin
+from patients.admin_base import ScopedAdmin, ScopedModelAdmin
 from schedules.models import Alert, MonitoringEvent, Notification, Reminder
 
 
@@ -204,7 +204,7 @@ class NotificationReminderInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ScopedAdmin):
+class NotificationAdmin(ScopedModelAdmin):
     """The notification ledger: every e-mail, its state, attempts and last error (issue #5)."""
 
     clinic_path = "clinic"
