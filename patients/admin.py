@@ -17,6 +17,7 @@ from django.urls import path
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from clinical import codes
 from patients import choices, tenancy
 from patients.admin_base import ClinicScopedMixin, ScopedAdmin
 from patients.models import (
@@ -56,6 +57,39 @@ class ReadOnlyInline(ScopedTabularInline):
         return False
 
 
+class CurrentMedicationInline(ReadOnlyInline):
+    """The one current-medication list: the rows nobody superseded, not stopped (issue #13)."""
+
+    model = Prescription
+    fields = (
+        "drug",
+        "dose_mg",
+        "frequency",
+        "weekday",
+        "route",
+        "formulation",
+        "state",
+        "start_date",
+        "reason",
+    )
+    readonly_fields = fields
+    verbose_name = "current medication"
+    verbose_name_plural = "Current medication"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(superseded_by__isnull=True)
+            .exclude(status=codes.PrescriptionStatus.STOPPED.value)
+            .order_by("drug", "-start_date")
+        )
+
+    @admin.display(description="state")
+    def state(self, obj) -> str:
+        return obj.state_label
+
+
 class PrescriptionInline(ReadOnlyInline):
     model = Prescription
     fields = (
@@ -65,7 +99,7 @@ class PrescriptionInline(ReadOnlyInline):
         "weekday",
         "route",
         "formulation",
-        "status",
+        "state",
         "change",
         "start_date",
         "reason",
@@ -73,6 +107,13 @@ class PrescriptionInline(ReadOnlyInline):
     )
     readonly_fields = fields
     verbose_name_plural = "Prescriptions (whole history, newest first)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("superseded_by", "created_by")
+
+    @admin.display(description="state")
+    def state(self, obj) -> str:
+        return obj.state_label
 
 
 class LabResultInline(ReadOnlyInline):
@@ -222,6 +263,7 @@ class PatientAdmin(ScopedAdmin):
     inlines = [
         OpenAlertInline,
         UpcomingMonitoringInline,
+        CurrentMedicationInline,
         MeasurementInline,
         PrescriptionInline,
         LabResultInline,
@@ -342,6 +384,33 @@ class AdverseEventAdmin(ScopedAdmin):
 
 
 # --- Prescriptions: started through the checks, changed only by superseding ----------------
+class PrescriptionStateFilter(admin.SimpleListFilter):
+    """What a prescription is now: a superseded row is never "active" (issue #13)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("current", "Current (active or held)"),
+            ("active", "Active"),
+            ("held", "Held"),
+            ("stopped", "Stopped"),
+            ("superseded", "Superseded"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "superseded":
+            return queryset.filter(superseded_by__isnull=False)
+        queryset = queryset.filter(superseded_by__isnull=True)
+        if value == "current":
+            return queryset.exclude(status=codes.PrescriptionStatus.STOPPED.value)
+        return queryset.filter(status=value)
+
+
 class PrescriptionStartForm(forms.ModelForm):
     """The prescription form: every dosing check runs here; a hard stop is a field error.
 
@@ -474,13 +543,13 @@ class PrescriptionAdmin(ScopedAdmin):
         "weekday",
         "route",
         "formulation",
-        "status",
+        "state_display",
         "change",
         "start_date",
         "is_current_display",
         "created_by",
     )
-    list_filter = ("drug", "status", "change", "route", "frequency")
+    list_filter = ("drug", PrescriptionStateFilter, "change", "route", "frequency")
     search_fields = ("patient__mrn", "patient__family_name", "reason")
     list_select_related = ("patient", "created_by", "superseded_by")
     autocomplete_fields = ("patient",)
@@ -498,6 +567,7 @@ class PrescriptionAdmin(ScopedAdmin):
             "chain_display",
             "actions_display",
             "titration_display",
+            "state_display",
         ]
 
     def get_fields(self, request, obj=None):
@@ -514,6 +584,7 @@ class PrescriptionAdmin(ScopedAdmin):
             "formulation",
             "basis",
             "basis_amount",
+            "state_display",
             "status",
             "change",
             "start_date",
@@ -534,6 +605,10 @@ class PrescriptionAdmin(ScopedAdmin):
     def is_current_display(self, obj) -> bool:
         return obj.is_current
 
+    @admin.display(description="state", ordering="status")
+    def state_display(self, obj) -> str:
+        return obj.state_label
+
     @admin.display(description="history of this treatment")
     def chain_display(self, obj) -> str:
         rows = format_html_join(
@@ -544,7 +619,7 @@ class PrescriptionAdmin(ScopedAdmin):
                     p.start_date,
                     p.get_change_display(),
                     p.dose_mg,
-                    p.get_status_display(),
+                    p.state_label,
                     p.created_by or "system",
                     p.reason,
                 )

@@ -15,7 +15,7 @@ page instead of a 500.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.admin.utils import flatten_fieldsets, unquote
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import Http404
@@ -98,9 +98,16 @@ class ClinicScopedMixin:
         """The user's clinic's rows of `related_model`, or None when it is not clinic data."""
         if request.user.is_superuser:
             return None
+        from django.contrib.auth import get_user_model
+
         from patients.models import Clinic
 
-        path = "id" if related_model is Clinic else self._clinic_path_for(related_model)
+        if related_model is get_user_model():
+            path = "membership__clinic"  # the clinic's staff only
+        elif related_model is Clinic:
+            path = "id"
+        else:
+            path = self._clinic_path_for(related_model)
         if path is None:
             return None
         qs = queryset if queryset is not None else related_model._default_manager.all()
@@ -136,7 +143,8 @@ class ClinicScopedMixin:
     # --- History: read-only ----------------------------------------------------------------
     def get_readonly_fields(self, request, obj=None):
         if getattr(request, "_mtx_history_version", False):
-            fields = flatten_fieldsets(self.get_fieldsets(request, obj))
+            opts = self.model._meta
+            fields = [f.name for f in (*opts.fields, *opts.many_to_many)]
             return [*super().get_readonly_fields(request, obj), *fields]
         return super().get_readonly_fields(request, obj)
 

@@ -424,15 +424,31 @@ class Prescription(models.Model):
 
     def __str__(self) -> str:
         day = f" on {self.get_weekday_display()}s" if self.weekday else ""
-        return f"{self.get_drug_display()} {self.dose_mg:g} mg {self.get_frequency_display().lower()}{day} ({self.status})"
+        return f"{self.get_drug_display()} {self.dose_mg:g} mg {self.get_frequency_display().lower()}{day} ({self.state_label})"
+
+    @property
+    def successor(self) -> Prescription | None:
+        """The prescription that replaced this one (a dose change, hold, restart or stop)."""
+        try:
+            return self.superseded_by
+        except Prescription.DoesNotExist:
+            return None
 
     @property
     def is_current(self) -> bool:
-        try:
-            self.superseded_by  # noqa: B018
-        except Prescription.DoesNotExist:
-            return True
-        return False
+        return self.successor is None
+
+    @property
+    def state_label(self) -> str:
+        """'active', 'held', 'stopped' for the current row; 'superseded by …' for any other
+        (a superseded row keeps the status it had, which is no longer true: issue #13)."""
+        nxt = self.successor
+        if nxt is None:
+            return self.get_status_display().lower()
+        return (
+            f"superseded by {nxt.get_change_display().lower()} to {nxt.dose_mg:g} mg "
+            f"on {nxt.start_date:%Y-%m-%d}"
+        )
 
     def chain(self) -> list[Prescription]:
         """This prescription and every one it superseded, oldest first."""
