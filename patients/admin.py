@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
@@ -41,10 +41,35 @@ class ScopedTabularInline(ClinicScopedMixin, admin.TabularInline):
 
 
 class MeasurementInline(ScopedTabularInline):
+    """Add a measurement here; a saved one is read-only (a correction supersedes it)."""
+
     model = Measurement
-    fields = ("measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula")
-    readonly_fields = ("bsa_m2",)
+    fk_name = "patient"
+    fields = ("measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula", "correction")
+    readonly_fields = ("bsa_m2", "correction")
     extra = 0
+    can_delete = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # append-only: existing rows are shown, new rows can be added
+
+    @admin.display(description="correction")
+    def correction(self, obj) -> str:
+        return measurement_state(obj)
+
+
+def measurement_state(obj) -> str:
+    if obj is None or obj.pk is None:
+        return ""
+    try:
+        nxt = obj.superseded_by
+    except Measurement.DoesNotExist:
+        nxt = None
+    if nxt is not None:
+        return f"superseded by {nxt} ({nxt.correction_reason})"
+    if obj.supersedes_id:
+        return f"corrects {obj.supersedes} ({obj.correction_reason})"
+    return "current"
 
 
 class ReadOnlyInline(ScopedTabularInline):
@@ -305,18 +330,99 @@ class PatientAdmin(ScopedAdmin):
         return form
 
 
+class MeasurementForm(forms.ModelForm):
+    class Meta:
+        model = Measurement
+        fields = (
+            "patient",
+            "measured_on",
+            "weight_kg",
+            "height_cm",
+            "bsa_formula",
+            "supersedes",
+            "correction_reason",
+        )
+
+
 @admin.register(Measurement)
 class MeasurementAdmin(ScopedAdmin):
-    list_display = ("patient", "measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula")
+    """Append-only: a saved measurement is read-only; "Correct" adds one that supersedes it."""
+
+    form = MeasurementForm
+    list_display = (
+        "patient",
+        "measured_on",
+        "weight_kg",
+        "height_cm",
+        "bsa_m2",
+        "bsa_formula",
+        "state_display",
+    )
     list_filter = ("bsa_formula", "measured_on")
     search_fields = ("patient__mrn", "patient__family_name")
     readonly_fields = ("bsa_m2",)
     autocomplete_fields = ("patient",)
-    list_select_related = ("patient",)
+    list_select_related = ("patient", "superseded_by", "supersedes")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None:
+            return False  # never edited in place: a correction supersedes it
+        return super().has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return MeasurementForm.Meta.fields
+        return (
+            "correct_display",
+            "patient",
+            "measured_on",
+            "weight_kg",
+            "height_cm",
+            "bsa_m2",
+            "bsa_formula",
+            "state_display",
+            "supersedes",
+            "correction_reason",
+            "recorded_by",
+            "created_at",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_readonly_fields(request, obj)
+        return [*self.get_fields(request, obj)]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "supersedes":
+            field.queryset = field.queryset.filter(superseded_by__isnull=True).select_related(
+                "patient"
+            )
+        return field
+
+    @admin.display(description="state")
+    def state_display(self, obj) -> str:
+        return measurement_state(obj)
+
+    @admin.display(description="correct")
+    def correct_display(self, obj) -> str:
+        if obj is None or obj.pk is None or measurement_state(obj).startswith("superseded"):
+            return "—"
+        url = reverse("admin:patients_measurement_add")
+        return format_html(
+            "<a class='button' href='{}?patient={}&amp;supersedes={}&amp;measured_on={}'>"
+            "Record a correction</a> (a new measurement that supersedes this one, with a reason)",
+            url,
+            obj.patient_id,
+            obj.pk,
+            obj.measured_on,
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.recorded_by = request.user
+            if obj.supersedes_id:
+                obj._change_reason = f"correction: {obj.correction_reason}"
         super().save_model(request, obj, form, change)
 
 
@@ -637,7 +743,7 @@ class PrescriptionAdmin(ScopedAdmin):
         if obj.drug != "mycophenolate_mofetil":
             return "—"
         start = obj.chain()[0].start_date
-        latest = obj.patient.measurements.order_by("-measured_on").first()
+        latest = obj.patient.measurements.current().order_by("-measured_on", "-id").first()
         egfr = (
             obj.patient.lab_results.filter(analyte="egfr", evaluable=True)
             .order_by("-collected_at")

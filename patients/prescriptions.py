@@ -48,7 +48,7 @@ def _context(patient: Patient, *, previous: Prescription | None, today: date):
         RenalFunction,
     )
 
-    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    latest = patient.measurements.current().order_by("-measured_on", "-id").first()
     renal = (
         LabResult.objects.filter(patient=patient, analyte=codes.Analyte.EGFR.value, evaluable=True)
         .order_by("-collected_at")
@@ -242,7 +242,7 @@ def dose_from_basis(
     from clinical.dosing import DoseRequest, calculate_dose
     from clinical.types import ClinicalInputError
 
-    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    latest = patient.measurements.current().order_by("-measured_on", "-id").first()
     if latest is None and basis != codes.DoseBasis.FIXED.value:
         raise ValidationError(
             {"basis": "needs a weight (and height) measurement: record one first."}

@@ -181,3 +181,126 @@ def test_a_nurse_may_not_write_what_the_api_forbids_her(client, nina, patient):
     )
     assert r.status_code == 403
     assert not Measurement.objects.exists() and not LabResult.objects.exists()
+
+
+# --- Measurements: one plausibility check at every door; append-only ---------------------
+def add_patient_data(client, clinic, nina, **measurement):
+    """The Add-patient form with one inline measurement, management forms read from the page."""
+    page = client.get("/admin/patients/patient/add/")
+    data = {
+        "clinic": clinic.pk,
+        "mrn": "N-0900",
+        "given_name": "Ina",
+        "family_name": "Infant",
+        "birth_date": (date.today() - timedelta(days=300)).isoformat(),
+        "sex": "female",
+        "diagnosis": "atopic_dermatitis",
+        "responsible_nurse": nina.membership.pk,
+        "_save": "Save",
+    }
+    for inline in page.context["inline_admin_formsets"]:
+        fs = inline.formset
+        total = 1 if fs.model.__name__ == "Measurement" else 0
+        data.update(
+            {
+                f"{fs.prefix}-TOTAL_FORMS": str(total),
+                f"{fs.prefix}-INITIAL_FORMS": "0",
+                f"{fs.prefix}-MIN_NUM_FORMS": "0",
+                f"{fs.prefix}-MAX_NUM_FORMS": "1000",
+            }
+        )
+        if total:
+            for k, v in measurement.items():
+                data[f"{fs.prefix}-0-{k}"] = v
+    return data
+
+
+def test_the_add_patient_inline_measurement_is_checked_for_plausibility(
+    client, alice, clinic, nina
+):
+    from patients.models import Measurement, Patient
+
+    client.force_login(alice)
+    data = add_patient_data(
+        client,
+        clinic,
+        nina,
+        measured_on=date.today().isoformat(),
+        weight_kg="8.2",
+        height_cm="500",
+    )
+    r = client.post("/admin/patients/patient/add/", data)
+    assert r.status_code == 200  # the form again, with the error
+    errors = str(r.context["inline_admin_formsets"][0].formset.errors) + str(
+        [ia.formset.errors for ia in r.context["inline_admin_formsets"]]
+    )
+    assert "height" in errors.lower()
+    assert not Patient.objects.filter(mrn="N-0900").exists()
+    assert not Measurement.objects.exists()
+
+    data = add_patient_data(
+        client, clinic, nina, measured_on=date.today().isoformat(), weight_kg="8.2", height_cm="71"
+    )
+    r = client.post("/admin/patients/patient/add/", data)
+    assert r.status_code == 302, r.context and [
+        ia.formset.errors for ia in r.context["inline_admin_formsets"]
+    ]
+    assert Measurement.objects.get(patient__mrn="N-0900").height_cm == Decimal("71")
+
+
+def test_a_measurement_is_never_edited_in_place(client, alice, toddler):
+    from django.core.exceptions import ValidationError
+
+    m = toddler.measurements.get()
+    client.force_login(alice)
+    url = f"/admin/patients/measurement/{m.pk}/change/"
+    page = client.get(url).content.decode()
+    assert 'name="height_cm"' not in page and "Record a correction" in page
+    r = client.post(
+        url,
+        {
+            "patient": toddler.pk,
+            "measured_on": m.measured_on,
+            "weight_kg": "12.5",
+            "height_cm": "99",
+        },
+    )
+    assert r.status_code == 403
+    m.height_cm = Decimal("99")
+    with pytest.raises(ValidationError):
+        m.save()
+    m.refresh_from_db()
+    assert m.height_cm == Decimal("88.0")
+
+
+def test_a_correction_supersedes_with_a_reason(client, alice, toddler):
+    from patients.models import Measurement
+
+    wrong = toddler.measurements.get()
+    client.force_login(alice)
+    form = {
+        "patient": toddler.pk,
+        "measured_on": wrong.measured_on.isoformat(),
+        "weight_kg": "12.5",
+        "height_cm": "86",
+        "supersedes": wrong.pk,
+        "_save": "Save",
+    }
+    r = client.post("/admin/patients/measurement/add/", form)
+    assert r.status_code == 200 and "correction_reason" in r.context["adminform"].form.errors
+    r = client.post(
+        "/admin/patients/measurement/add/", {**form, "correction_reason": "height misread"}
+    )
+    assert r.status_code == 302
+    fixed = Measurement.objects.get(supersedes=wrong)
+    assert list(toddler.measurements.current()) == [fixed]
+    wrong.refresh_from_db()
+    assert wrong.height_cm == Decimal("88.0")  # kept, unchanged
+    page = client.get(f"/admin/patients/measurement/{wrong.pk}/change/").content.decode()
+    assert "superseded by" in page and "height misread" in page
+    # Another patient's measurement cannot be "corrected" from here.
+    r = client.post(
+        "/admin/patients/measurement/add/",
+        {**form, "supersedes": fixed.pk, "patient": 999999, "correction_reason": "x"},
+    )
+    assert r.status_code == 200

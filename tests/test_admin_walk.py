@@ -124,8 +124,17 @@ def foreign(db):
     )
     rows = [clinic, nurse.membership, p, m, rx, lab, alert, event, da, ae, note]
     for row in rows:
-        if hasattr(type(row), "history"):
+        if hasattr(type(row), "history") and not isinstance(row, Measurement):
             row.save()  # a second version of every row with history (the walk opens each)
+    # A measurement is never edited: its second version is a correction that supersedes it.
+    Measurement.objects.create(
+        patient=p,
+        measured_on=date(2025, 1, 6),
+        weight_kg=Decimal("61.8"),
+        height_cm=163,
+        supersedes=m,
+        correction_reason="ZZF typo",
+    )
     return {type(r): r for r in rows}
 
 
