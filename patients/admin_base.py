@@ -111,6 +111,8 @@ class ClinicScopedMixin:
         if path is None:
             return None
         qs = queryset if queryset is not None else related_model._default_manager.all()
+        if related_model._meta.label == "patients.Prescription":
+            qs = qs.select_related("superseded_by")  # its label says whether it is superseded
         return tenancy.scope(qs, request.user, path)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
