@@ -140,7 +140,9 @@ def test_a_resolved_alert_is_read_only_and_editing_it_is_no_500(client, nina, op
 
 def test_an_empty_save_does_not_say_changed(client, nina, open_alert):
     client.force_login(nina)
-    r = client.post(f"/admin/schedules/alert/{open_alert.pk}/change/", {"_save": "Save"})
+    r = client.post(
+        f"/admin/schedules/alert/{open_alert.pk}/change/", {"_save": "Save"}, follow=True
+    )
     assert "changed successfully" not in r.content.decode()
     assert r.status_code == 403
 
