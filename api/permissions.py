@@ -7,15 +7,16 @@ Roles (StaffMembership.Role), by resource and access:
 | resource     | read                         | write                 | act (ack/resolve) |
 |--------------|------------------------------|-----------------------|-------------------|
 | patient      | all four roles               | clinician             |                   |
-| plan         | all four roles               |                       |                   |
+| plan         | all four roles               |                       | clinician, nurse (complete with a reason) |
 | alert        | all four roles               |                       | clinician, nurse  |
-| lab          | all four roles               | clinician, integration|                   |
-| measurement  | clinician, nurse, viewer     | clinician             |                   |
+| lab          | all four roles               | clinician, nurse, integration |           |
+| measurement  | clinician, nurse, viewer     | clinician, nurse      |                   |
 | prescription | clinician, nurse, viewer     | clinician             |                   |
 | timeline     | clinician, nurse, viewer     |                       |                   |
 | dosing       | clinician, nurse, viewer     | (a calculation is a read: it stores nothing) |
 
 A user without a clinic role (a superuser included) gets 403: the API acts only inside a clinic.
+The table itself is `patients.tenancy.RIGHTS`, which the staff UI (the Django admin) uses too.
 """
 
 from __future__ import annotations
@@ -23,28 +24,17 @@ from __future__ import annotations
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
 
+from patients import tenancy
 from patients.models import StaffMembership
-from patients.tenancy import membership_of
+from patients.tenancy import RIGHTS, membership_of
 
-Role = StaffMembership.Role
-ALL = frozenset(Role)
-STAFF = frozenset({Role.CLINICIAN, Role.NURSE, Role.VIEWER})
-CLINICIAN = frozenset({Role.CLINICIAN})
-
-MATRIX: dict[str, dict[str, frozenset[str]]] = {
-    "patient": {"read": ALL, "write": CLINICIAN},
-    "plan": {"read": ALL, "act": frozenset({Role.CLINICIAN, Role.NURSE})},  # issue #15
-    "alert": {"read": ALL, "act": frozenset({Role.CLINICIAN, Role.NURSE})},
-    "lab": {"read": ALL, "write": frozenset({Role.CLINICIAN, Role.INTEGRATION})},
-    "measurement": {"read": STAFF, "write": CLINICIAN},
-    "prescription": {"read": STAFF, "write": CLINICIAN},
-    "timeline": {"read": STAFF},
-    "dosing": {"read": STAFF},
-}
+# The one table of rights, shared with the staff UI (patients/tenancy.py).
+MATRIX = RIGHTS
+ALL, STAFF, CLINICIAN = tenancy.ALL, tenancy.STAFF, tenancy.CLINICIAN
 
 
 def allowed(role: str, resource: str, access: str) -> bool:
-    return role in MATRIX.get(resource, {}).get(access, frozenset())
+    return tenancy.allowed(role, resource, access)
 
 
 def membership(request) -> StaffMembership | None:

@@ -473,3 +473,35 @@ for _entry in ("reconcile-lab-evaluations", "replan-stale-plans", "send-due-noti
 # Digests are capped in size: past the cap the e-mail lists the first patients in full and
 # links to the staff worklist for the rest (schedules/mail.py). Common SMTP limit: 10 MB.
 MTXMONITOR_DIGEST_MAX_BYTES = env_int("MTXMONITOR_DIGEST_MAX_BYTES", 1_000_000)
+# --- Staff UI safety: vendored API docs and a Content-Security-Policy (issue #13) ----------
+# /api/docs/ serves Swagger UI from the pinned drf-spectacular-sidecar package (no CDN), its
+# init script as a separate same-origin file (SpectacularSwaggerSplitView in urls.py).
+INSTALLED_APPS.append("drf_spectacular_sidecar")
+SPECTACULAR_SETTINGS.update(
+    {
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+        # No call to the public validator service from a logged-in page.
+        "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    }
+)
+# Scripts only from this host (no inline script, no eval, no other host); styles may be inline
+# (the admin's and Swagger UI's style attributes); images also as data: URIs (Swagger UI's
+# icons). Applied to every response by mtxmonitor/csp.py.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ("'self'",),
+    "script-src": ("'self'",),
+    "style-src": ("'self'", "'unsafe-inline'"),
+    "img-src": ("'self'", "data:"),
+    "font-src": ("'self'",),
+    "connect-src": ("'self'",),
+    "object-src": ("'none'",),
+    "base-uri": ("'self'",),
+    "form-action": ("'self'",),
+    "frame-ancestors": ("'none'",),
+}
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "mtxmonitor.csp.ContentSecurityPolicyMiddleware",
+)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from mtxmonitor.rules_view import clinical_rules
 
@@ -12,7 +12,8 @@ urlpatterns = [
     path("admin/clinical-rules/", clinical_rules, name="clinical-rules"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Vendored Swagger UI, its init script a same-origin file: runs under the CSP (issue #13).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("api.urls")),
     # Nurse and clinic iCalendar feeds, a secret token in the URL (issue 17 item 6).
     path("calendar/", include("schedules.urls")),

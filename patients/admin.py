@@ -13,12 +13,13 @@ from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from simple_history.admin import SimpleHistoryAdmin
 
+from clinical import codes
 from patients import choices, tenancy
+from patients.admin_base import ClinicScopedMixin, ScopedAdmin
 from patients.models import (
     AdverseEvent,
     Clinic,
@@ -32,59 +33,7 @@ from patients.models import (
 from schedules.models import Alert, MonitoringEvent
 
 
-class ClinicScopedMixin:
-    """Clinic isolation and role-based rights for an admin class or inline.
-
-    `clinic_path` is the lookup from the model to its clinic id (e.g. "patient__clinic").
-    """
-
-    clinic_path = "patient__clinic"
-
-    def get_queryset(self, request):
-        return tenancy.scope(super().get_queryset(request), request.user, self.clinic_path)
-
-    def _model_name(self) -> str:
-        return self.model._meta.model_name
-
-    def has_module_permission(self, request) -> bool:
-        m = tenancy.membership_of(request.user)
-        return request.user.is_superuser or bool(m and m.role in tenancy.STAFF_UI_ROLES)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return self.has_module_permission(request)
-
-    def has_add_permission(self, request, *args) -> bool:
-        return tenancy.may_write(request.user, self._model_name())
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return tenancy.may_write(request.user, self._model_name())
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Clinical records are corrected, never deleted (history is the point).
-        return request.user.is_superuser
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        user = request.user
-        if not user.is_superuser:
-            clinic_id = tenancy.clinic_id_of(user)
-            related = db_field.related_model
-            if related is Patient:
-                kwargs["queryset"] = Patient.objects.filter(clinic_id=clinic_id)
-            elif related is Clinic:
-                kwargs["queryset"] = Clinic.objects.filter(id=clinic_id)
-            elif related is StaffMembership:
-                kwargs["queryset"] = StaffMembership.objects.filter(clinic_id=clinic_id)
-            elif related is Prescription:
-                kwargs["queryset"] = Prescription.objects.filter(patient__clinic_id=clinic_id)
-            elif related is LabResult:
-                kwargs["queryset"] = LabResult.objects.filter(clinic_id=clinic_id)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-
-class ScopedAdmin(ClinicScopedMixin, SimpleHistoryAdmin):
-    pass
-
-
+# The base classes (clinic isolation, rights, read-only history) are in patients/admin_base.py.
 # --- Inlines on the patient page ----------------------------------------------------------
 class ScopedTabularInline(ClinicScopedMixin, admin.TabularInline):
     extra = 0
@@ -92,10 +41,35 @@ class ScopedTabularInline(ClinicScopedMixin, admin.TabularInline):
 
 
 class MeasurementInline(ScopedTabularInline):
+    """Add a measurement here; a saved one is read-only (a correction supersedes it)."""
+
     model = Measurement
-    fields = ("measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula")
-    readonly_fields = ("bsa_m2",)
+    fk_name = "patient"
+    fields = ("measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula", "correction")
+    readonly_fields = ("bsa_m2", "correction")
     extra = 0
+    can_delete = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # append-only: existing rows are shown, new rows can be added
+
+    @admin.display(description="correction")
+    def correction(self, obj) -> str:
+        return measurement_state(obj)
+
+
+def measurement_state(obj) -> str:
+    if obj is None or obj.pk is None:
+        return ""
+    try:
+        nxt = obj.superseded_by
+    except Measurement.DoesNotExist:
+        nxt = None
+    if nxt is not None:
+        return f"superseded by {nxt} ({nxt.correction_reason})"
+    if obj.supersedes_id:
+        return f"corrects {obj.supersedes} ({obj.correction_reason})"
+    return "current"
 
 
 class ReadOnlyInline(ScopedTabularInline):
@@ -108,6 +82,39 @@ class ReadOnlyInline(ScopedTabularInline):
         return False
 
 
+class CurrentMedicationInline(ReadOnlyInline):
+    """The one current-medication list: the rows nobody superseded, not stopped (issue #13)."""
+
+    model = Prescription
+    fields = (
+        "drug",
+        "dose_mg",
+        "frequency",
+        "weekday",
+        "route",
+        "formulation",
+        "state",
+        "start_date",
+        "reason",
+    )
+    readonly_fields = fields
+    verbose_name = "current medication"
+    verbose_name_plural = "Current medication"
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .filter(superseded_by__isnull=True)
+            .exclude(status=codes.PrescriptionStatus.STOPPED.value)
+            .order_by("drug", "-start_date")
+        )
+
+    @admin.display(description="state")
+    def state(self, obj) -> str:
+        return obj.state_label
+
+
 class PrescriptionInline(ReadOnlyInline):
     model = Prescription
     fields = (
@@ -117,7 +124,7 @@ class PrescriptionInline(ReadOnlyInline):
         "weekday",
         "route",
         "formulation",
-        "status",
+        "state",
         "change",
         "start_date",
         "reason",
@@ -125,6 +132,13 @@ class PrescriptionInline(ReadOnlyInline):
     )
     readonly_fields = fields
     verbose_name_plural = "Prescriptions (whole history, newest first)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("superseded_by", "created_by")
+
+    @admin.display(description="state")
+    def state(self, obj) -> str:
+        return obj.state_label
 
 
 class LabResultInline(ReadOnlyInline):
@@ -274,6 +288,7 @@ class PatientAdmin(ScopedAdmin):
     inlines = [
         OpenAlertInline,
         UpcomingMonitoringInline,
+        CurrentMedicationInline,
         MeasurementInline,
         PrescriptionInline,
         LabResultInline,
@@ -315,18 +330,99 @@ class PatientAdmin(ScopedAdmin):
         return form
 
 
+class MeasurementForm(forms.ModelForm):
+    class Meta:
+        model = Measurement
+        fields = (
+            "patient",
+            "measured_on",
+            "weight_kg",
+            "height_cm",
+            "bsa_formula",
+            "supersedes",
+            "correction_reason",
+        )
+
+
 @admin.register(Measurement)
 class MeasurementAdmin(ScopedAdmin):
-    list_display = ("patient", "measured_on", "weight_kg", "height_cm", "bsa_m2", "bsa_formula")
+    """Append-only: a saved measurement is read-only; "Correct" adds one that supersedes it."""
+
+    form = MeasurementForm
+    list_display = (
+        "patient",
+        "measured_on",
+        "weight_kg",
+        "height_cm",
+        "bsa_m2",
+        "bsa_formula",
+        "state_display",
+    )
     list_filter = ("bsa_formula", "measured_on")
     search_fields = ("patient__mrn", "patient__family_name")
     readonly_fields = ("bsa_m2",)
     autocomplete_fields = ("patient",)
-    list_select_related = ("patient",)
+    list_select_related = ("patient", "superseded_by", "supersedes")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None:
+            return False  # never edited in place: a correction supersedes it
+        return super().has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return MeasurementForm.Meta.fields
+        return (
+            "correct_display",
+            "patient",
+            "measured_on",
+            "weight_kg",
+            "height_cm",
+            "bsa_m2",
+            "bsa_formula",
+            "state_display",
+            "supersedes",
+            "correction_reason",
+            "recorded_by",
+            "created_at",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return super().get_readonly_fields(request, obj)
+        return [*self.get_fields(request, obj)]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "supersedes":
+            field.queryset = field.queryset.filter(superseded_by__isnull=True).select_related(
+                "patient"
+            )
+        return field
+
+    @admin.display(description="state")
+    def state_display(self, obj) -> str:
+        return measurement_state(obj)
+
+    @admin.display(description="correct")
+    def correct_display(self, obj) -> str:
+        if obj is None or obj.pk is None or measurement_state(obj).startswith("superseded"):
+            return "—"
+        url = reverse("admin:patients_measurement_add")
+        return format_html(
+            "<a class='button' href='{}?patient={}&amp;supersedes={}&amp;measured_on={}'>"
+            "Record a correction</a> (a new measurement that supersedes this one, with a reason)",
+            url,
+            obj.patient_id,
+            obj.pk,
+            obj.measured_on,
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
             obj.recorded_by = request.user
+            if obj.supersedes_id:
+                obj._change_reason = f"correction: {obj.correction_reason}"
         super().save_model(request, obj, form, change)
 
 
@@ -394,6 +490,33 @@ class AdverseEventAdmin(ScopedAdmin):
 
 
 # --- Prescriptions: started through the checks, changed only by superseding ----------------
+class PrescriptionStateFilter(admin.SimpleListFilter):
+    """What a prescription is now: a superseded row is never "active" (issue #13)."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("current", "Current (active or held)"),
+            ("active", "Active"),
+            ("held", "Held"),
+            ("stopped", "Stopped"),
+            ("superseded", "Superseded"),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        if value == "superseded":
+            return queryset.filter(superseded_by__isnull=False)
+        queryset = queryset.filter(superseded_by__isnull=True)
+        if value == "current":
+            return queryset.exclude(status=codes.PrescriptionStatus.STOPPED.value)
+        return queryset.filter(status=value)
+
+
 class PrescriptionStartForm(forms.ModelForm):
     """The prescription form: every dosing check runs here; a hard stop is a field error.
 
@@ -527,13 +650,13 @@ class PrescriptionAdmin(ScopedAdmin):
         "weekday",
         "route",
         "formulation",
-        "status",
+        "state_display",
         "change",
         "start_date",
         "is_current_display",
         "created_by",
     )
-    list_filter = ("drug", "status", "change", "route", "frequency")
+    list_filter = ("drug", PrescriptionStateFilter, "change", "route", "frequency")
     search_fields = ("patient__mrn", "patient__family_name", "reason")
     list_select_related = ("patient", "created_by", "superseded_by")
     autocomplete_fields = ("patient",)
@@ -551,6 +674,7 @@ class PrescriptionAdmin(ScopedAdmin):
             "chain_display",
             "actions_display",
             "titration_display",
+            "state_display",
         ]
 
     def get_fields(self, request, obj=None):
@@ -567,6 +691,7 @@ class PrescriptionAdmin(ScopedAdmin):
             "formulation",
             "basis",
             "basis_amount",
+            "state_display",
             "status",
             "change",
             "start_date",
@@ -587,6 +712,10 @@ class PrescriptionAdmin(ScopedAdmin):
     def is_current_display(self, obj) -> bool:
         return obj.is_current
 
+    @admin.display(description="state", ordering="status")
+    def state_display(self, obj) -> str:
+        return obj.state_label
+
     @admin.display(description="history of this treatment")
     def chain_display(self, obj) -> str:
         rows = format_html_join(
@@ -597,7 +726,7 @@ class PrescriptionAdmin(ScopedAdmin):
                     p.start_date,
                     p.get_change_display(),
                     p.dose_mg,
-                    p.get_status_display(),
+                    p.state_label,
                     p.created_by or "system",
                     p.reason,
                 )
@@ -615,7 +744,7 @@ class PrescriptionAdmin(ScopedAdmin):
         if obj.drug != "mycophenolate_mofetil":
             return "—"
         start = obj.chain()[0].start_date
-        latest = obj.patient.measurements.order_by("-measured_on").first()
+        latest = obj.patient.measurements.current().order_by("-measured_on", "-id").first()
         egfr = (
             obj.patient.lab_results.filter(analyte="egfr", evaluable=True)
             .order_by("-collected_at")

@@ -253,8 +253,19 @@ class Patient(models.Model):
             raise ValidationError(errors)
 
 
+class MeasurementQuerySet(models.QuerySet):
+    def current(self):
+        """The measurements no correction replaced (what a dose may be calculated from)."""
+        return self.filter(superseded_by__isnull=True)
+
+
 class Measurement(models.Model):
-    """Weight and height on a date; the body-surface area is derived and stored with its formula."""
+    """Weight and height on a date; the body-surface area is derived and stored with its formula.
+
+    Append-only (issue #13): a stored measurement is never edited, since a dose may have been
+    calculated from it. A correction is a new measurement that `supersedes` the wrong one, with
+    a `correction_reason`; both stay, with their history.
+    """
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="measurements")
     measured_on = models.DateField(validators=[validate_not_future])
@@ -282,8 +293,20 @@ class Measurement(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    supersedes = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="superseded_by",
+        help_text="A correction: the measurement this one replaces (kept unchanged).",
+    )
+    correction_reason = models.TextField(
+        blank=True, help_text="Why the measurement it supersedes was wrong (required then)."
+    )
 
     history = HistoricalRecords()
+    objects = MeasurementQuerySet.as_manager()
 
     class Meta:
         ordering = ["-measured_on", "-id"]
@@ -304,7 +327,15 @@ class Measurement(models.Model):
         from clinical.bsa import check_plausible
         from clinical.types import ClinicalInputError
 
-        if self.weight_kg is None or self.height_cm is None or not self.patient_id:
+        # The patient may not be saved yet (the Add-patient page's inline measurement): check
+        # against the patient being added, not skip the check (issue #13).
+        patient = self.patient if Measurement.patient.is_cached(self) else None
+        if patient is None and self.patient_id:
+            patient = self.patient
+        if patient is None or patient.birth_date is None:
+            return
+        self._clean_correction(patient)
+        if self.weight_kg is None or self.height_cm is None:
             return
         if self.weight_kg <= 0 or self.height_cm <= 0:
             return  # the field validators name the field
@@ -312,16 +343,39 @@ class Measurement(models.Model):
             check_plausible(
                 self.weight_kg,
                 self.height_cm,
-                self.patient.birth_date,
-                self.measured_on or self.patient.clinic.today(),
+                patient.birth_date,
+                self.measured_on or patient.clinic.today(),
             )
         except ClinicalInputError as exc:
             field = exc.field if exc.field in {"weight_kg", "height_cm"} else "measured_on"
             raise ValidationError({field: exc.reason}) from exc
-        if self.measured_on and self.measured_on < self.patient.birth_date:
+        if self.measured_on and self.measured_on < patient.birth_date:
             raise ValidationError({"measured_on": "is before the patient's birth date."})
 
+    def _clean_correction(self, patient) -> None:
+        if self.supersedes_id is None:
+            if self.correction_reason.strip():
+                raise ValidationError(
+                    {"supersedes": "name the measurement this one corrects (or clear the reason)."}
+                )
+            return
+        errors = {}
+        if not self.correction_reason.strip():
+            errors["correction_reason"] = "is required: say why the earlier measurement was wrong."
+        if self.supersedes.patient_id != patient.pk:
+            errors["supersedes"] = "is another patient's measurement."
+        elif self.supersedes.pk == self.pk:
+            errors["supersedes"] = "cannot be the measurement itself."
+        if errors:
+            raise ValidationError(errors)
+
     def save(self, *args, **kwargs) -> None:
+        stored = self.pk and Measurement.objects.filter(pk=self.pk).exists()
+        if stored and not kwargs.get("force_insert"):
+            raise ValidationError(
+                "A measurement is never edited (a dose may have been calculated from it): "
+                "record a correction that supersedes it, with a reason."
+            )
         self._derive_bsa()
         super().save(*args, **kwargs)
 
@@ -430,15 +484,31 @@ class Prescription(models.Model):
 
     def __str__(self) -> str:
         day = f" on {self.get_weekday_display()}s" if self.weekday else ""
-        return f"{self.get_drug_display()} {self.dose_mg:g} mg {self.get_frequency_display().lower()}{day} ({self.status})"
+        return f"{self.get_drug_display()} {self.dose_mg:g} mg {self.get_frequency_display().lower()}{day} ({self.state_label})"
+
+    @property
+    def successor(self) -> Prescription | None:
+        """The prescription that replaced this one (a dose change, hold, restart or stop)."""
+        try:
+            return self.superseded_by
+        except Prescription.DoesNotExist:
+            return None
 
     @property
     def is_current(self) -> bool:
-        try:
-            self.superseded_by  # noqa: B018
-        except Prescription.DoesNotExist:
-            return True
-        return False
+        return self.successor is None
+
+    @property
+    def state_label(self) -> str:
+        """'active', 'held', 'stopped' for the current row; 'superseded by …' for any other
+        (a superseded row keeps the status it had, which is no longer true: issue #13)."""
+        nxt = self.successor
+        if nxt is None:
+            return self.get_status_display().lower()
+        return (
+            f"superseded by {nxt.get_change_display().lower()} to {nxt.dose_mg:g} mg "
+            f"on {nxt.start_date:%Y-%m-%d}"
+        )
 
     def chain(self) -> list[Prescription]:
         """This prescription and every one it superseded, oldest first."""

@@ -117,7 +117,7 @@ def _context(
         RenalFunction,
     )
 
-    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    latest = patient.measurements.current().order_by("-measured_on", "-id").first()
     renal = renal_reading_for(patient, today)
     others = [
         ActivePrescription(
@@ -193,7 +193,7 @@ def renal_reading_for(patient: Patient, today: date):
         sex=codes.Sex(patient.sex),
         heights=[
             (on, h)
-            for on, h in patient.measurements.values_list("measured_on", "height_cm")
+            for on, h in patient.measurements.current().values_list("measured_on", "height_cm")
             if h is not None
         ],
         today=today,
@@ -430,7 +430,7 @@ def dose_from_basis(
     from clinical.dosing import DoseRequest, calculate_dose
     from clinical.types import ClinicalInputError
 
-    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    latest = patient.measurements.current().order_by("-measured_on", "-id").first()
     renal = (
         LabResult.objects.filter(patient=patient, analyte=codes.Analyte.EGFR.value, evaluable=True)
         .order_by("-collected_at")

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
-from patients.admin import ScopedAdmin
+from patients import tenancy
+from patients.admin_base import ScopedAdmin, ScopedModelAdmin
 from schedules.models import Alert, MonitoringEvent, Notification, Reminder
 
 
@@ -177,11 +184,91 @@ class AlertAdmin(ScopedAdmin):
         "resolved_by",
         "resolved_at",
         "superseded_by",
+        "acknowledge_note",
+        "resolve_note",
+        "actions_display",
     )
-    fields = (*readonly_fields, "acknowledge_note", "resolve_note")
+    fields = ("actions_display", *readonly_fields[:-1])
+    # Acknowledge and resolve are steps with a required note (schedules.services), never a
+    # field edit: the change page is read-only and the steps are buttons (issue #13).
+    ACTIONS = ("acknowledge", "resolve")
 
     def has_add_permission(self, request, *args) -> bool:
         return False  # alerts come from the lab rules
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # read-only: see may_act()
+
+    def may_act(self, request, obj) -> bool:
+        return tenancy.staff_may(request.user, "alert", "act") and self.object_in_clinic(
+            request, obj
+        )
+
+    @staticmethod
+    def steps_for(obj) -> list[str]:
+        if obj.status == Alert.Status.OPEN:
+            return ["acknowledge", "resolve"]
+        if obj.status == Alert.Status.ACKNOWLEDGED:
+            return ["resolve"]
+        return []
+
+    @admin.display(description="next step")
+    def actions_display(self, obj) -> str:
+        if obj is None or obj.pk is None:
+            return "—"
+        steps = self.steps_for(obj)
+        if not steps:
+            return f"{obj.get_status_display()}: nothing left to do (read-only)."
+        return format_html_join(
+            " · ",
+            "<a class='button' href='{}'>{}</a>",
+            (
+                (reverse("admin:schedules_alert_act", args=[obj.pk, step]), step.capitalize())
+                for step in steps
+            ),
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/act/<str:action>/",
+                self.admin_site.admin_view(self.act_view),
+                name="schedules_alert_act",
+            ),
+            *super().get_urls(),
+        ]
+
+    def act_view(self, request, pk: int, action: str):
+        from schedules import services
+
+        alert = self.get_queryset(request).filter(pk=pk).first()
+        if alert is None or action not in self.ACTIONS:
+            raise Http404("No such alert or step.")
+        if not self.may_act(request, alert):
+            raise PermissionDenied
+        form = AlertStepForm(request.POST or None)
+        if action not in self.steps_for(alert):
+            form = None
+        elif request.method == "POST" and form.is_valid():
+            step = services.alert_acknowledge if action == "acknowledge" else services.alert_resolve
+            try:
+                step(alert=alert, user=request.user, note=form.cleaned_data["note"])
+            except ValidationError as exc:
+                for field, msgs in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, msgs)
+            else:
+                done = "acknowledged" if action == "acknowledge" else "resolved"
+                self.message_user(request, f"Alert {done}.", messages.SUCCESS)
+                return redirect("admin:schedules_alert_change", alert.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": alert,
+            "form": form,
+            "action": action,
+            "title": f"{action.capitalize()}: {alert}",
+        }
+        return TemplateResponse(request, "admin/schedules/alert/act.html", context)
 
     def get_queryset(self, request):
         from django.db.models import Case, IntegerField, Value, When
@@ -219,13 +306,12 @@ class AlertAdmin(ScopedAdmin):
             return f"{delta.days} d"
         return f"{delta.seconds // 3600} h"
 
-    def save_model(self, request, obj, form, change):
-        from schedules import services
 
-        if "acknowledge_note" in form.changed_data and obj.acknowledge_note.strip():
-            services.alert_acknowledge(alert=obj, user=request.user, note=obj.acknowledge_note)
-        if "resolve_note" in form.changed_data and obj.resolve_note.strip():
-            services.alert_resolve(alert=obj, user=request.user, note=obj.resolve_note)
+class AlertStepForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Required: what was done or decided (kept with the alert's history).",
+    )
 
 
 class NotificationReminderInline(admin.TabularInline):
@@ -248,7 +334,7 @@ class NotificationReminderInline(admin.TabularInline):
 
 
 @admin.register(Notification)
-class NotificationAdmin(ScopedAdmin):
+class NotificationAdmin(ScopedModelAdmin):
     """The notification ledger: every e-mail, its state, attempts and last error (issue #5)."""
 
     clinic_path = "clinic"
@@ -305,8 +391,6 @@ class NotificationAdmin(ScopedAdmin):
 # --- Calendar feeds (issue 17 item 6) -----------------------------------------------------------
 from django import forms  # noqa: E402
 
-from patients import tenancy  # noqa: E402
-from patients.admin import ClinicScopedMixin  # noqa: E402
 from patients.models import StaffMembership  # noqa: E402
 from schedules.models import CalendarFeed  # noqa: E402
 
@@ -331,7 +415,7 @@ class CalendarFeedForm(forms.ModelForm):
 
 
 @admin.register(CalendarFeed)
-class CalendarFeedAdmin(ClinicScopedMixin, admin.ModelAdmin):
+class CalendarFeedAdmin(ScopedModelAdmin):
     """Clinicians make and rotate their clinic's feeds; a nurse makes, sees and rotates her own.
 
     The URL (with its token) is shown once, in the message after it was made or rotated."""
@@ -377,12 +461,14 @@ class CalendarFeedAdmin(ClinicScopedMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         if tenancy.may_write(request.user, "calendarfeed"):
-            return True
+            return self.object_in_clinic(request, obj)
         nurse = self._nurse(request)
         return bool(nurse) and (obj is None or obj.nurse_id == nurse.pk)
 
     def has_delete_permission(self, request, obj=None) -> bool:
-        return tenancy.may_write(request.user, "calendarfeed")
+        return tenancy.may_write(request.user, "calendarfeed") and self.object_in_clinic(
+            request, obj
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return ("clinic", "nurse", "created_at", "rotated_at") if obj else ()

@@ -113,6 +113,7 @@ def test_history_records_who_changed_a_patient(client, alice, patient):
         "monitoring_events",
         "measurements",
         "prescriptions",
+        "prescriptions-2",  # current medication, then the whole history (issue #13)
         "lab_results",
         "assessments",
         "adverse_events",

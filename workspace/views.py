@@ -177,7 +177,7 @@ def chart(request, patient_id: int):
     clinic = patient.clinic
     tz = clinic.tz
     today_ = clinic.today()
-    latest = patient.measurements.order_by("-measured_on", "-id").first()
+    latest = patient.measurements.current().order_by("-measured_on", "-id").first()
     stale = False
     if latest is not None:
         limit = (
