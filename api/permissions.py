@@ -14,6 +14,9 @@ Roles (StaffMembership.Role), by resource and access:
 | prescription | clinician, nurse, viewer     | clinician             |                   |
 | timeline     | clinician, nurse, viewer     |                       |                   |
 | dosing       | clinician, nurse, viewer     | (a calculation is a read: it stores nothing) |
+| assessment   | clinician, nurse, viewer     | clinician             |                   |
+| adverse event| clinician, nurse, viewer     | clinician, nurse      |                   |
+| report       | clinician, nurse, viewer     |                       |                   |
 
 A user without a clinic role (a superuser included) gets 403: the API acts only inside a clinic.
 """
@@ -40,6 +43,11 @@ MATRIX: dict[str, dict[str, frozenset[str]]] = {
     "prescription": {"read": STAFF, "write": CLINICIAN},
     "timeline": {"read": STAFF},
     "dosing": {"read": STAFF},
+    # Outcomes (issue 19): an IGA is a clinician's assessment; a nurse may record an adverse
+    # event as it is reported; the cohort report is a read (viewers included).
+    "assessment": {"read": STAFF, "write": CLINICIAN},
+    "adverse_event": {"read": STAFF, "write": frozenset({Role.CLINICIAN, Role.NURSE})},
+    "report": {"read": STAFF},
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.text import slugify
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -51,7 +52,9 @@ from clinical.types import ClinicalInputError
 from clinical.units import resolve_analyte
 from patients import lab_batch
 from patients.models import (
+    AdverseEvent,
     Clinic,
+    DiseaseAssessment,
     LabResult,
     Measurement,
     Patient,
@@ -66,7 +69,13 @@ from patients.prescriptions import (
     prescription_stop,
     warning_dict,
 )
-from patients.services import lab_result_record, measurement_record
+from patients.services import (
+    adverse_event_record,
+    assessment_record,
+    lab_result_record,
+    measurement_record,
+)
+from reports.selectors import clinic_cohort_report
 from schedules.models import Alert, MonitoringEvent
 from schedules.services import alert_acknowledge, alert_resolve
 
@@ -212,6 +221,139 @@ class PatientMeasurementsView(ApiMixin, GenericAPIView):
         except DjangoValidationError as exc:
             _raise_validation(exc)
         return Response(s.MeasurementSerializer(m).data, status=status.HTTP_201_CREATED)
+
+
+# --- Outcomes: disease assessments and adverse events (issue 19) ----------------------------
+@extend_schema_view(
+    get=extend_schema(
+        summary="A patient's disease assessments (IGA 0–4; newest first)",
+        responses=s.AssessmentSerializer(many=True),
+    ),
+    post=extend_schema(
+        summary="Record a disease assessment (IGA 0 clear – 4 severe, REF §7)",
+        request=s.AssessmentInputSerializer,
+        responses={201: s.AssessmentSerializer},
+    ),
+)
+class PatientAssessmentsView(ApiMixin, GenericAPIView):
+    resource = "assessment"
+    queryset = DiseaseAssessment.objects.none()  # for the schema; get_queryset() scopes it
+    serializer_class = s.AssessmentSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["assessed_on", "id"]
+    ordering = ["-assessed_on", "-id"]
+
+    def get_queryset(self):
+        return self.patient_from_url().assessments.all()
+
+    def get(self, request, patient_id: int):
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def post(self, request, patient_id: int):
+        patient = self.patient_from_url()
+        ser = s.AssessmentInputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            a = assessment_record(patient=patient, user=request.user, **ser.validated_data)
+        except DjangoValidationError as exc:
+            _raise_validation(exc)
+        return Response(s.AssessmentSerializer(a).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="A patient's adverse events (newest first)",
+        responses=s.AdverseEventSerializer(many=True),
+    ),
+    post=extend_schema(
+        summary="Record an adverse event (kind, onset, severity, whether it led to stopping)",
+        request=s.AdverseEventInputSerializer,
+        responses={201: s.AdverseEventSerializer},
+    ),
+)
+class PatientAdverseEventsView(ApiMixin, GenericAPIView):
+    resource = "adverse_event"
+    queryset = AdverseEvent.objects.none()  # for the schema; get_queryset() scopes it
+    serializer_class = s.AdverseEventSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["onset_date", "id"]
+    ordering = ["-onset_date", "-id"]
+
+    def get_queryset(self):
+        return self.patient_from_url().adverse_events.all()
+
+    def get(self, request, patient_id: int):
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def post(self, request, patient_id: int):
+        patient = self.patient_from_url()
+        ser = s.AdverseEventInputSerializer(
+            data=request.data, prescriptions=Prescription.objects.filter(patient=patient)
+        )
+        ser.is_valid(raise_exception=True)
+        try:
+            e = adverse_event_record(patient=patient, user=request.user, **ser.validated_data)
+        except DjangoValidationError as exc:
+            _raise_validation(exc)
+        return Response(s.AdverseEventSerializer(e).data, status=status.HTTP_201_CREATED)
+
+
+# --- Cohort report (issue 19) ----------------------------------------------------------------
+COHORT_PARAMS = set(s.CohortQuerySerializer().fields) | {"format"}
+
+
+class CohortReportView(ApiMixin, APIView):
+    """The clinic's own cohort table (clinical/cohort.py; definitions printed with it)."""
+
+    resource = "report"
+    filter_backends: list = []
+    pagination_class = None
+    renderer_classes = [renderers.JSONRenderer, renderers.CohortCSVRenderer, BrowsableAPIRenderer]
+
+    @extend_schema(
+        summary="The clinic's cohort report: Table 1, outcomes at weeks 12 and 24, adverse "
+        "events, end reasons, lab alerts and drug survival (?format=csv for a download)",
+        parameters=[s.CohortQuerySerializer],
+        responses={
+            (200, "application/json"): s.CohortReportSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request):
+        unknown = sorted(set(request.query_params) - COHORT_PARAMS)
+        if unknown:
+            raise ValidationError(
+                {
+                    name: [
+                        _detail(
+                            f"is not a filter of this report (known: {', '.join(sorted(COHORT_PARAMS - {'format'}))}).",
+                            "unknown_parameter",
+                        )
+                    ]
+                    for name in unknown
+                }
+            )
+        ser = s.CohortQuerySerializer(data=request.query_params)
+        ser.is_valid(raise_exception=True)
+        d = dict(ser.validated_data)
+        d["response_min_improvement"] = int(d["response_min_improvement"])
+        clinic = Clinic.objects.get(pk=self.clinic_id())
+        try:
+            report = clinic_cohort_report(clinic, **d)
+        except ClinicalInputError as exc:
+            raise ValidationError({exc.field: [_detail(exc.reason, "invalid")]}) from exc
+        response = Response(report)
+        if (
+            getattr(request, "accepted_renderer", None)
+            and request.accepted_renderer.format == "csv"
+        ):
+            name = f"cohort-{slugify(clinic.name)}-{report['today']}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 # --- Monitoring plan -----------------------------------------------------------------------

@@ -159,6 +159,12 @@ class ReportOptions:
     suppress_small: bool = False
 
     def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "percent_rounding", PercentRounding(self.percent_rounding))
+        except ValueError:
+            raise ClinicalInputError(
+                "percent_rounding", f"must be one of {', '.join(PercentRounding)}."
+            ) from None
         if self.drug is not None and self.drug not in {d.value for d in COURSE_DRUGS}:
             raise ClinicalInputError(
                 "drug", f"must be one of {', '.join(d.value for d in COURSE_DRUGS)}."

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "patients",
     "schedules",
     "api",
+    "reports",  # issue 19: the cohort report's staff page
 ]
 
 MIDDLEWARE = [
@@ -316,3 +317,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Outcomes registry and cohort report (issue 19) ---------------------------------------
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {"AdverseEventKindEnum": "api.schema.enum_AdverseEventKindEnum"}
+)

@@ -200,3 +200,76 @@ def _same_content(existing: LabResult, fields: dict) -> bool:
         elif old != new:
             return False
     return True
+
+
+# --- Outcomes (issue 19; REF §7) -------------------------------------------------------------
+def _recorded_by(user):
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+@transaction.atomic
+def assessment_record(
+    *,
+    patient: Patient,
+    assessed_on,
+    iga: int,
+    other_score_name: str = "",
+    other_score_value=None,
+    notes: str = "",
+    user=None,
+):
+    """Record a disease assessment (IGA 0 clear – 4 severe, optionally another named score)."""
+    from patients.models import DiseaseAssessment
+
+    value = _decimal_or_none(other_score_value, "other_score_value")
+    name = (other_score_name or "").strip()
+    if value is not None and not name:
+        raise ValidationError({"other_score_name": "is required with other_score_value."})
+    if name and value is None:
+        raise ValidationError({"other_score_value": "is required with other_score_name."})
+    a = DiseaseAssessment(
+        patient=patient,
+        assessed_on=assessed_on,
+        iga=iga,
+        other_score_name=name,
+        other_score_value=value,
+        notes=notes or "",
+        recorded_by=_recorded_by(user),
+    )
+    a.full_clean()
+    if a.assessed_on < patient.birth_date:
+        raise ValidationError({"assessed_on": "is before the patient's birth date."})
+    a.save()
+    return a
+
+
+@transaction.atomic
+def adverse_event_record(
+    *,
+    patient: Patient,
+    kind: str,
+    onset_date,
+    severity: str,
+    led_to_stop: bool = False,
+    description: str = "",
+    prescription=None,
+    user=None,
+):
+    """Record an adverse event, optionally against the prescription it happened on."""
+    from patients.models import AdverseEvent
+
+    e = AdverseEvent(
+        patient=patient,
+        prescription=prescription,
+        kind=kind,
+        onset_date=onset_date,
+        severity=severity,
+        led_to_stop=bool(led_to_stop),
+        description=description or "",
+        recorded_by=_recorded_by(user),
+    )
+    e.full_clean()
+    if e.onset_date < patient.birth_date:
+        raise ValidationError({"onset_date": "is before the patient's birth date."})
+    e.save()
+    return e
