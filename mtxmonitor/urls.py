@@ -11,6 +11,7 @@ admin.site.index_title = "Methotrexate and mycophenolate monitoring"
 urlpatterns = [
     path("admin/clinical-rules/", clinical_rules, name="clinical-rules"),
     path("admin/", admin.site.urls),
+    path("staff/reports/", include("reports.urls")),  # issue 19: the cohort report page
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("api.urls")),
