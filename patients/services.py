@@ -273,3 +273,65 @@ def adverse_event_record(
         raise ValidationError({"onset_date": "is before the patient's birth date."})
     e.save()
     return e
+
+
+# Lab alert rules (clinical.labrules.RULES) → the adverse-event kind they document.
+ALERT_RULE_ADVERSE_EVENT_KIND = {
+    "LIVER_GT_3X_ULN": "transaminitis",
+    "LIVER_GT_3X_ULN_CONFIRMED": "transaminitis",
+    "LIVER_ABOVE_ULN_TWICE": "transaminitis",
+    "LIVER_GT_ABSOLUTE": "transaminitis",
+    "WBC_LOW": "cytopenia",
+    "NEUTROPHILS_LOW": "cytopenia",
+    "MMF_NEUTROPHILS_LOW": "cytopenia",
+    "PLATELETS_LOW": "cytopenia",
+    "LYMPHOCYTES_LOW": "cytopenia",
+    "CREATININE_RISE": "renal",
+    "CREATININE_RISE_CONFIRMED": "renal",
+    "EGFR_LOW": "renal",
+    "EGFR_LOW_CONFIRMED": "renal",
+}
+
+
+def adverse_event_from_alert(*, alert, user=None, severity: str = "moderate"):
+    """Record the adverse event a lab alert documents (e.g. transaminitis from ALT > 3× ULN).
+
+    Onset: the local date the result was collected; against the methotrexate or mycophenolate
+    prescription in force then. Returns (event, created): an event of that kind on that date
+    for the patient is not recorded twice. Raises ValidationError for an alert that documents
+    no adverse event (e.g. a result that could not be evaluated).
+    """
+    from patients.models import AdverseEvent, Prescription
+
+    kind = ALERT_RULE_ADVERSE_EVENT_KIND.get(alert.rule)
+    if kind is None:
+        raise ValidationError(
+            {"rule": f"{alert.rule} does not document an adverse event (liver, blood count or "
+             "renal findings do)."}
+        )  # fmt: skip
+    patient = alert.patient
+    when = alert.lab_result.collected_at if alert.lab_result_id else alert.raised_at
+    onset = when.astimezone(patient.clinic.tz).date()
+    existing = AdverseEvent.objects.filter(patient=patient, kind=kind, onset_date=onset).first()
+    if existing:
+        return existing, False
+    in_force = (
+        Prescription.objects.filter(
+            patient=patient,
+            drug__in=("methotrexate", "mycophenolate_mofetil"),
+            start_date__lte=onset,
+        )
+        .exclude(status="stopped")
+        .order_by("-start_date", "-id")
+        .first()
+    )
+    event = adverse_event_record(
+        patient=patient,
+        kind=kind,
+        onset_date=onset,
+        severity=severity,
+        description=f"From alert {alert.rule}: {alert.message}"[:4000],
+        prescription=in_force,
+        user=user,
+    )
+    return event, True
