@@ -232,6 +232,14 @@ class PrescriptionStartSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Monitoring protocol; default: the clinic's for the drug.",
     )
+    baseline_iga = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=4,
+        help_text="Methotrexate or mycophenolate: the IGA at the start (0 clear – 4 severe), "
+        "recorded as an assessment on the start date; the cohort report's baseline (REF §7).",
+    )
 
     def __init__(self, *args, patients=None, **kwargs):
         super().__init__(*args, **kwargs)

@@ -7,8 +7,10 @@ Every queryset is filtered to the requesting user's clinic, so another clinic's 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.text import slugify
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -546,10 +548,25 @@ class PrescriptionViewSet(
         ser = s.PrescriptionStartSerializer(data=request.data, patients=self.patients())
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
+        baseline_iga = data.pop("baseline_iga", None)
+        if baseline_iga is not None and data["drug"] == "folic_acid":
+            raise ValidationError(
+                {"baseline_iga": [_detail("is for methotrexate or mycophenolate.", "invalid")]}
+            )
         try:
-            outcome = prescription_start(user=request.user, **data)
+            with transaction.atomic():
+                outcome = prescription_start(user=request.user, **data)
+                if baseline_iga is not None:
+                    # Issue 19: the baseline asked for at the start, kept as an assessment.
+                    assessment_record(
+                        patient=data["patient"],
+                        assessed_on=min(data["start_date"], timezone.localdate()),
+                        iga=baseline_iga,
+                        notes="Baseline, recorded with the prescription.",
+                        user=request.user,
+                    )
         except DjangoValidationError as exc:
-            _raise_validation(exc)
+            _raise_validation(exc, {"assessed_on": "baseline_iga", "iga": "baseline_iga"})
         return self._answer(outcome)
 
     def _act(self, request, serializer_class, service):

@@ -240,6 +240,11 @@ def assessment_record(
     if a.assessed_on < patient.birth_date:
         raise ValidationError({"assessed_on": "is before the patient's birth date."})
     a.save()
+    # An IGA inside a 12- or 24-week review's window completes that review (schedules.services
+    # sync_plans): re-plan after commit.
+    from schedules.services import dispatch_replan
+
+    dispatch_replan(patient.pk)
     return a
 
 

@@ -451,3 +451,75 @@ def test_roles_for_assessments_and_adverse_events(api_as, toddler):
     assert api_as("viewer").post(e_url, event, format="json").status_code == 403
     assert api_as("integration").get(a_url).status_code == 403
     assert api_as("clinician").post(a_url, assessment, format="json").status_code == 201
+
+
+# --- Capture at the point of care ------------------------------------------------------------
+def _start_body(patient_id, **kw):
+    body = {
+        "patient": patient_id,
+        "drug": "methotrexate",
+        "dose_mg": "5",
+        "frequency": "once_weekly",
+        "weekday": date.today().strftime("%A").lower(),
+        "formulation": "tablet_2.5mg",
+        "start_date": iso(date.today()),
+        "reason": "Severe atopic dermatitis.",
+    }
+    body.update(kw)
+    return body
+
+
+def test_the_baseline_iga_is_recorded_with_the_start(api, toddler):
+    from patients.models import DiseaseAssessment
+
+    ok(api.post("/api/v1/prescriptions/", _start_body(toddler.pk, baseline_iga=4), format="json"))
+    [a] = DiseaseAssessment.objects.filter(patient=toddler)
+    assert (a.assessed_on, a.iga) == (date.today(), 4)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"baseline_iga": 5},
+        {"drug": "folic_acid", "formulation": "folic_acid_tablet_5mg", "baseline_iga": 3},
+    ],
+)
+def test_a_bad_baseline_iga_is_named(api, toddler, kw):
+    response = api.post("/api/v1/prescriptions/", _start_body(toddler.pk, **kw), format="json")
+    assert response.status_code == 400 and "baseline_iga" in errors_of(response)
+
+
+def test_a_refused_start_keeps_no_baseline(api, toddler):
+    from patients.models import DiseaseAssessment
+
+    body = _start_body(toddler.pk, frequency="once_daily", baseline_iga=4)
+    assert api.post("/api/v1/prescriptions/", body, format="json").status_code == 400
+    assert not DiseaseAssessment.objects.filter(patient=toddler).exists()
+
+
+def test_an_iga_in_the_window_completes_the_week_12_review(
+    api, toddler, django_capture_on_commit_callbacks, monkeypatch
+):
+    from schedules import tasks
+    from schedules.models import MonitoringEvent
+    from schedules.services import sync_plan
+    from tests.api.conftest import make_prescription
+
+    # The queue hop replaced by the task itself (no worker here; tests/test_worker.py has one).
+    monkeypatch.setattr(tasks.replan_patient, "delay", lambda pid: tasks.replan_patient(pid))
+    make_prescription(toddler, dose_mg="5", start_date=date.today() - timedelta(weeks=12))
+    sync_plan(toddler.pk)
+    review = MonitoringEvent.objects.get(
+        patient=toddler, kind="response_review", key__contains="week=12"
+    )
+    assert review.status != "done"
+    with django_capture_on_commit_callbacks(execute=True):
+        ok(
+            api.post(
+                f"/api/v1/patients/{toddler.pk}/assessments/",
+                {"assessed_on": iso(date.today()), "iga": 2},
+                format="json",
+            )
+        )
+    review.refresh_from_db()
+    assert (review.status, review.completed_on) == ("done", date.today())
