@@ -812,6 +812,7 @@ class CohortTable1Serializer(serializers.Serializer):
     sex = serializers.DictField(child=CohortCellSerializer())
     baseline_iga = CohortMeanSerializer()
     baseline_iga_missing = CohortCountSerializer()
+    start_before_birth = CohortCountSerializer(help_text="Data errors to correct (age taken as 0).")
     starting_dose_mg_per_kg_week = CohortMedianSerializer()
     starting_dose_mg_per_m2_week = CohortMedianSerializer()
     route = serializers.DictField(child=CohortCellSerializer())
@@ -857,6 +858,7 @@ class CohortOutcomesSerializer(serializers.Serializer):
 
 class CohortReportSerializer(serializers.Serializer):
     n = serializers.JSONField(help_text="Treatment courses in the report.")
+    clinic = serializers.CharField()
     today = serializers.DateField(help_text="The clinic's local date the report was made on.")
     filters = serializers.DictField()
     definitions = serializers.DictField(child=serializers.CharField())

@@ -263,6 +263,14 @@ def exact_age_years(birth: date, on: date) -> Decimal:
     return Decimal(years) + Decimal((on - last).days) / Decimal((nxt - last).days)
 
 
+def age_at_start(course: Course) -> Decimal:
+    """Exact age at the course's start; 0 for a start recorded before the birth date (a data
+    error the report counts in `table1.start_before_birth`, never a crash)."""
+    if course.start_date < course.patient.birth_date:
+        return Decimal(0)
+    return exact_age_years(course.patient.birth_date, course.start_date)
+
+
 def select_courses(courses: Iterable[Course], options: ReportOptions) -> list[Course]:
     out = []
     for c in courses:
@@ -274,7 +282,7 @@ def select_courses(courses: Iterable[Course], options: ReportOptions) -> list[Co
             continue
         if options.started_to and c.start_date > options.started_to:
             continue
-        age = exact_age_years(c.patient.birth_date, c.start_date)
+        age = age_at_start(c)
         if options.min_age_at_start_years is not None and age < Decimal(
             options.min_age_at_start_years
         ):
@@ -541,7 +549,7 @@ def cohort_report(
     alerts = group(lab_alerts)
 
     # Table 1
-    ages = [exact_age_years(c.patient.birth_date, c.start_date) for c in courses]
+    ages = [age_at_start(c) for c in courses]
     baselines = {id(c): baseline_iga(c, assess.get(c.patient.id, [])) for c in courses}
     per_kg, per_m2 = [], []
     for c in courses:
@@ -557,6 +565,7 @@ def cohort_report(
         "sex": {s.value: cell(sum(c.patient.sex == s.value for c in courses), n, rnd) for s in Sex},
         "baseline_iga": mean_sd([Decimal(b) for b in baselines.values() if b is not None], 2, rnd),
         "baseline_iga_missing": {"n": sum(b is None for b in baselines.values())},
+        "start_before_birth": {"n": sum(c.start_date < c.patient.birth_date for c in courses)},
         "starting_dose_mg_per_kg_week": median_iqr(per_kg, 3, rnd),
         "starting_dose_mg_per_m2_week": median_iqr(per_m2, 2, rnd),
         "route": {

@@ -523,3 +523,14 @@ def test_report_rows_print_every_line():
     assert rows["Week 12: response, n/N (%)"] == "1/3 (33.3 %)"
     assert rows["Baseline IGA, mean ± SD"] == "3.33 ± 0.58 (n = 3)"
     assert rows["Stopped for adverse event, n (%)"] == "1/3 (33.3 %)"
+
+
+def test_a_start_recorded_before_the_birth_date_is_counted_not_a_crash():
+    r = cohort_report(
+        patients=[patient(1, birth=START + timedelta(days=5))],
+        prescriptions=[rx(1)],
+        options=opts(),
+    )
+    assert r["n"] == 1
+    assert r["table1"]["start_before_birth"] == {"n": 1}
+    assert r["table1"]["age_at_start_years"]["mean"] == 0.0
