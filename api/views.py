@@ -316,6 +316,15 @@ class CohortReportView(ApiMixin, APIView):
     pagination_class = None
     renderer_classes = [renderers.JSONRenderer, renderers.CohortCSVRenderer, BrowsableAPIRenderer]
 
+    def perform_content_negotiation(self, request, force=False):
+        # An unknown ?format= is bad input (400 naming it), not a missing page (DRF's 404).
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            raise ValidationError(
+                {"format": [_detail("must be json or csv (or leave it out).", "invalid_choice")]}
+            ) from None
+
     @extend_schema(
         summary="The clinic's cohort report: Table 1, outcomes at weeks 12 and 24, adverse "
         "events, end reasons, lab alerts and drug survival (?format=csv for a download)",
@@ -338,6 +347,11 @@ class CohortReportView(ApiMixin, APIView):
                     ]
                     for name in unknown
                 }
+            )
+        blank = sorted(k for k, v in request.query_params.items() if k != "format" and not v)
+        if blank:
+            raise ValidationError(
+                {k: [_detail("is empty: give a value or leave it out.", "blank")] for k in blank}
             )
         ser = s.CohortQuerySerializer(data=request.query_params)
         ser.is_valid(raise_exception=True)

@@ -288,6 +288,8 @@ def test_filters_and_rounding(api, cohort):
         ({"suppress_small": "maybe"}, "suppress_small"),
         ({"max_age": "4"}, "max_age"),
         ({"response_min_improvement": "3"}, "response_min_improvement"),
+        ({"started_to": ""}, "started_to"),
+        ({"format": "xlsx"}, "format"),
     ],
 )
 def test_bad_filters_are_a_400_naming_the_field(api, params, field):
