@@ -14,6 +14,9 @@ Roles (StaffMembership.Role), by resource and access:
 | prescription | clinician, nurse, viewer     | clinician             |                   |
 | timeline     | clinician, nurse, viewer     |                       |                   |
 | dosing       | clinician, nurse, viewer     | (a calculation is a read: it stores nothing) |
+| assessment   | clinician, nurse, viewer     | clinician             |                   |
+| adverse event| clinician, nurse, viewer     | clinician, nurse      |                   |
+| report       | clinician, nurse, viewer     |                       |                   |
 
 A user without a clinic role (a superuser included) gets 403: the API acts only inside a clinic.
 The table itself is `patients.tenancy.RIGHTS`, which the staff UI (the Django admin) uses too.

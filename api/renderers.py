@@ -57,3 +57,26 @@ _ENCODER = JSONEncoder()
 def _drf_default(value):
     """What DRF's encoder makes of a value orjson leaves to it (a date-time: DRF's ISO form)."""
     return _ENCODER.default(value)
+
+
+class CohortCSVRenderer(renderers.BaseRenderer):
+    """The cohort report as CSV (`?format=csv` or `Accept: text/csv`); an error as CSV too."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        import csv
+        import io
+
+        from reports.csv import cohort_csv
+
+        if isinstance(data, dict) and "table1" in data:
+            return cohort_csv(data).encode()
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\r\n")
+        w.writerow(["field", "code", "message"])
+        for e in (data or {}).get("errors", []) if isinstance(data, dict) else []:
+            w.writerow([e.get("field") or "", e.get("code", ""), e.get("message", "")])
+        return out.getvalue().encode()

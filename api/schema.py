@@ -68,6 +68,8 @@ def _enums() -> dict[str, list[str]]:
         "PrescriptionStatusEnum": _values(codes.PrescriptionStatus),
         "BsaFormulaEnum": _values(codes.BSAFormula),
         "DiagnosisEnum": _values(codes.Diagnosis),
+        # Issue 19: an adverse event's kind (not a monitoring event's).
+        "AdverseEventKindEnum": list(AdverseEvent.Kind.values),
     }
 
 

@@ -233,6 +233,14 @@ class PrescriptionStartSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Monitoring protocol; default: the clinic's for the drug.",
     )
+    baseline_iga = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=4,
+        help_text="Methotrexate or mycophenolate: the IGA at the start (0 clear – 4 severe), "
+        "recorded as an assessment on the start date; the cohort report's baseline (REF §7).",
+    )
 
     def __init__(self, *args, patients=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -736,6 +744,166 @@ class AdverseEventSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
+
+
+class AssessmentInputSerializer(serializers.Serializer):
+    assessed_on = serializers.DateField()
+    iga = serializers.IntegerField(
+        min_value=0,
+        max_value=4,
+        help_text="Investigator Global Assessment: 0 clear, 1 almost clear, 2 mild, "
+        "3 moderate, 4 severe (REF §7).",
+    )
+    other_score_name = StrictCharField(
+        required=False, allow_blank=True, max_length=40, help_text="e.g. EASI, PASI, CDASI."
+    )
+    other_score_value = serializers.DecimalField(
+        max_digits=7, decimal_places=2, required=False, allow_null=True
+    )
+    notes = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+class AdverseEventInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=AdverseEvent.Kind.values)
+    onset_date = serializers.DateField()
+    severity = serializers.ChoiceField(choices=AdverseEvent.Severity.values)
+    led_to_stop = serializers.BooleanField(
+        required=False, default=False, help_text="Did it lead to stopping the treatment?"
+    )
+    description = StrictCharField(required=False, allow_blank=True, max_length=4000)
+    prescription = serializers.PrimaryKeyRelatedField(
+        queryset=Prescription.objects.none(),
+        required=False,
+        allow_null=True,
+        help_text="The patient's prescription it happened on (optional: otherwise the report "
+        "attributes it by date).",
+    )
+
+    def __init__(self, *args, prescriptions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if prescriptions is not None:
+            self.fields["prescription"].queryset = prescriptions
+
+
+# --- Cohort report (issue 19) ----------------------------------------------------------------
+class CohortQuerySerializer(serializers.Serializer):
+    drug = serializers.ChoiceField(
+        choices=[codes.Drug.METHOTREXATE.value, codes.Drug.MYCOPHENOLATE_MOFETIL.value],
+        required=False,
+        help_text="Default: both.",
+    )
+    diagnosis = serializers.ChoiceField(choices=_choices(codes.Diagnosis), required=False)
+    min_age_at_start_years = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=Decimal(0), required=False
+    )
+    max_age_at_start_years = serializers.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal(0),
+        required=False,
+        help_text="Exclusive: 4 selects children under 4 at the start.",
+    )
+    started_from = serializers.DateField(required=False)
+    started_to = serializers.DateField(required=False)
+    response_min_improvement = serializers.ChoiceField(
+        choices=[1, 2], required=False, default=2, help_text="IGA grades that make a response."
+    )
+    percent_rounding = serializers.ChoiceField(
+        choices=["half_up", "truncate"], required=False, default="half_up"
+    )
+    suppress_small = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="For sharing outside the clinic: counts ≤ 7 redacted, others rounded to 5.",
+    )
+
+
+class CohortCellSerializer(serializers.Serializer):
+    n = serializers.JSONField(help_text='A count, or "[REDACTED]".')
+    of = serializers.JSONField(help_text='The denominator, or "[REDACTED]".')
+    percent = serializers.JSONField(help_text="One decimal place, per percent_rounding.")
+
+
+class CohortMeanSerializer(serializers.Serializer):
+    n = serializers.JSONField()
+    mean = serializers.JSONField()
+    sd = serializers.JSONField()
+
+
+class CohortMedianSerializer(serializers.Serializer):
+    n = serializers.JSONField()
+    median = serializers.JSONField()
+    q1 = serializers.JSONField()
+    q3 = serializers.JSONField()
+
+
+class CohortCountSerializer(serializers.Serializer):
+    n = serializers.JSONField()
+
+
+class CohortTable1Serializer(serializers.Serializer):
+    n = serializers.JSONField()
+    age_at_start_years = CohortMeanSerializer()
+    sex = serializers.DictField(child=CohortCellSerializer())
+    baseline_iga = CohortMeanSerializer()
+    baseline_iga_missing = CohortCountSerializer()
+    start_before_birth = CohortCountSerializer(help_text="Data errors to correct (age taken as 0).")
+    starting_dose_mg_per_kg_week = CohortMedianSerializer()
+    starting_dose_mg_per_m2_week = CohortMedianSerializer()
+    route = serializers.DictField(child=CohortCellSerializer())
+    duration_months = CohortMedianSerializer()
+    drug = serializers.DictField(child=CohortCellSerializer())
+
+
+class CohortTimePointSerializer(serializers.Serializer):
+    response = CohortCellSerializer()
+    iga_0_1 = CohortCellSerializer()
+    response_still_on_treatment = CohortCellSerializer()
+    iga_0_1_still_on_treatment = CohortCellSerializer()
+    still_on_treatment = CohortCellSerializer()
+    stopped_before = CohortCountSerializer()
+    no_assessment_in_window = CohortCountSerializer()
+    no_baseline = CohortCountSerializer()
+    pending = CohortCountSerializer()
+
+
+class CohortAdverseEventsSerializer(serializers.Serializer):
+    any = CohortCellSerializer()
+    led_to_stop = CohortCellSerializer()
+    by_kind = serializers.DictField(child=CohortCellSerializer())
+
+
+class CohortLabAlertsSerializer(serializers.Serializer):
+    transaminase_above_3x_uln = CohortCellSerializer()
+    cytopenia = CohortCellSerializer()
+
+
+class CohortOutcomesSerializer(serializers.Serializer):
+    week_12 = CohortTimePointSerializer()
+    week_24 = CohortTimePointSerializer()
+    response_at_any_review = CohortCellSerializer()
+    adverse_events = CohortAdverseEventsSerializer()
+    stopped = CohortCellSerializer()
+    still_on_treatment = CohortCellSerializer()
+    end_reasons = serializers.DictField(
+        child=CohortCellSerializer(), help_text="Keyed by end reason code."
+    )
+    lab_alerts = CohortLabAlertsSerializer()
+
+
+class CohortReportSerializer(serializers.Serializer):
+    n = serializers.JSONField(help_text="Treatment courses in the report.")
+    clinic = serializers.CharField()
+    today = serializers.DateField(help_text="The clinic's local date the report was made on.")
+    filters = serializers.DictField()
+    definitions = serializers.DictField(child=serializers.CharField())
+    table1 = CohortTable1Serializer()
+    outcomes = CohortOutcomesSerializer()
+    drug_survival = serializers.JSONField(
+        help_text="Kaplan–Meier of time to stopping: overall and by_end_reason, each "
+        "{n, median_months, steps: [{months, survival, at_risk, events, censored}]}; "
+        '"[REDACTED]" with suppress_small.'
+    )
 
 
 TIMELINE_SERIALIZERS: dict[str, type[serializers.Serializer]] = {

@@ -32,6 +32,17 @@ urlpatterns = [
         views.PatientTimelineView.as_view(),
         name="patient-timeline",
     ),
+    path(
+        "patients/<int:patient_id>/assessments/",
+        views.PatientAssessmentsView.as_view(),
+        name="patient-assessments",
+    ),
+    path(
+        "patients/<int:patient_id>/adverse-events/",
+        views.PatientAdverseEventsView.as_view(),
+        name="patient-adverse-events",
+    ),
+    path("reports/cohort/", views.CohortReportView.as_view(), name="report-cohort"),
     path("dosing/calculate/", views.DoseCalculateView.as_view(), name="dosing-calculate"),
     # Anything else under /api/v1/: a 404 in the API's error shape, not an HTML page.
     re_path(r"^[\s\S]*$", json_not_found),

@@ -7,8 +7,11 @@ Every queryset is filtered to the requesting user's clinic, so another clinic's 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.text import slugify
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -51,7 +54,9 @@ from clinical.types import ClinicalInputError
 from clinical.units import resolve_analyte
 from patients import lab_batch
 from patients.models import (
+    AdverseEvent,
     Clinic,
+    DiseaseAssessment,
     LabResult,
     Measurement,
     Patient,
@@ -66,7 +71,13 @@ from patients.prescriptions import (
     prescription_stop,
     warning_dict,
 )
-from patients.services import lab_result_record, measurement_record
+from patients.services import (
+    adverse_event_record,
+    assessment_record,
+    lab_result_record,
+    measurement_record,
+)
+from reports.selectors import clinic_cohort_report
 from schedules.models import Alert, MonitoringEvent
 from schedules.services import alert_acknowledge, alert_resolve, event_complete_with_reason
 
@@ -212,6 +223,153 @@ class PatientMeasurementsView(ApiMixin, GenericAPIView):
         except DjangoValidationError as exc:
             _raise_validation(exc)
         return Response(s.MeasurementSerializer(m).data, status=status.HTTP_201_CREATED)
+
+
+# --- Outcomes: disease assessments and adverse events (issue 19) ----------------------------
+@extend_schema_view(
+    get=extend_schema(
+        summary="A patient's disease assessments (IGA 0–4; newest first)",
+        responses=s.AssessmentSerializer(many=True),
+    ),
+    post=extend_schema(
+        summary="Record a disease assessment (IGA 0 clear – 4 severe, REF §7)",
+        request=s.AssessmentInputSerializer,
+        responses={201: s.AssessmentSerializer},
+    ),
+)
+class PatientAssessmentsView(ApiMixin, GenericAPIView):
+    resource = "assessment"
+    queryset = DiseaseAssessment.objects.none()  # for the schema; get_queryset() scopes it
+    serializer_class = s.AssessmentSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["assessed_on", "id"]
+    ordering = ["-assessed_on", "-id"]
+
+    def get_queryset(self):
+        return self.patient_from_url().assessments.all()
+
+    def get(self, request, patient_id: int):
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def post(self, request, patient_id: int):
+        patient = self.patient_from_url()
+        ser = s.AssessmentInputSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        try:
+            a = assessment_record(patient=patient, user=request.user, **ser.validated_data)
+        except DjangoValidationError as exc:
+            _raise_validation(exc)
+        return Response(s.AssessmentSerializer(a).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="A patient's adverse events (newest first)",
+        responses=s.AdverseEventSerializer(many=True),
+    ),
+    post=extend_schema(
+        summary="Record an adverse event (kind, onset, severity, whether it led to stopping)",
+        request=s.AdverseEventInputSerializer,
+        responses={201: s.AdverseEventSerializer},
+    ),
+)
+class PatientAdverseEventsView(ApiMixin, GenericAPIView):
+    resource = "adverse_event"
+    queryset = AdverseEvent.objects.none()  # for the schema; get_queryset() scopes it
+    serializer_class = s.AdverseEventSerializer
+    filter_backends = [OrderingFilter]
+    ordering_fields = ["onset_date", "id"]
+    ordering = ["-onset_date", "-id"]
+
+    def get_queryset(self):
+        return self.patient_from_url().adverse_events.all()
+
+    def get(self, request, patient_id: int):
+        qs = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def post(self, request, patient_id: int):
+        patient = self.patient_from_url()
+        ser = s.AdverseEventInputSerializer(
+            data=request.data, prescriptions=Prescription.objects.filter(patient=patient)
+        )
+        ser.is_valid(raise_exception=True)
+        try:
+            e = adverse_event_record(patient=patient, user=request.user, **ser.validated_data)
+        except DjangoValidationError as exc:
+            _raise_validation(exc)
+        return Response(s.AdverseEventSerializer(e).data, status=status.HTTP_201_CREATED)
+
+
+# --- Cohort report (issue 19) ----------------------------------------------------------------
+COHORT_PARAMS = set(s.CohortQuerySerializer().fields) | {"format"}
+
+
+class CohortReportView(ApiMixin, APIView):
+    """The clinic's own cohort table (clinical/cohort.py; definitions printed with it)."""
+
+    resource = "report"
+    filter_backends: list = []
+    pagination_class = None
+    renderer_classes = [renderers.JSONRenderer, renderers.CohortCSVRenderer, BrowsableAPIRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        # An unknown ?format= is bad input (400 naming it), not a missing page (DRF's 404).
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            raise ValidationError(
+                {"format": [_detail("must be json or csv (or leave it out).", "invalid_choice")]}
+            ) from None
+
+    @extend_schema(
+        summary="The clinic's cohort report: Table 1, outcomes at weeks 12 and 24, adverse "
+        "events, end reasons, lab alerts and drug survival (?format=csv for a download)",
+        parameters=[s.CohortQuerySerializer],
+        responses={
+            (200, "application/json"): s.CohortReportSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+        },
+    )
+    def get(self, request):
+        unknown = sorted(set(request.query_params) - COHORT_PARAMS)
+        if unknown:
+            raise ValidationError(
+                {
+                    name: [
+                        _detail(
+                            f"is not a filter of this report (known: {', '.join(sorted(COHORT_PARAMS - {'format'}))}).",
+                            "unknown_parameter",
+                        )
+                    ]
+                    for name in unknown
+                }
+            )
+        blank = sorted(k for k, v in request.query_params.items() if k != "format" and not v)
+        if blank:
+            raise ValidationError(
+                {k: [_detail("is empty: give a value or leave it out.", "blank")] for k in blank}
+            )
+        ser = s.CohortQuerySerializer(data=request.query_params)
+        ser.is_valid(raise_exception=True)
+        d = dict(ser.validated_data)
+        d["response_min_improvement"] = int(d["response_min_improvement"])
+        clinic = Clinic.objects.get(pk=self.clinic_id())
+        try:
+            report = clinic_cohort_report(clinic, **d)
+        except ClinicalInputError as exc:
+            raise ValidationError({exc.field: [_detail(exc.reason, "invalid")]}) from exc
+        response = Response(report)
+        if (
+            getattr(request, "accepted_renderer", None)
+            and request.accepted_renderer.format == "csv"
+        ):
+            name = f"cohort-{slugify(clinic.name)}-{report['today']}.csv"
+            response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 # --- Monitoring plan -----------------------------------------------------------------------
@@ -449,10 +607,25 @@ class PrescriptionViewSet(
         ser = s.PrescriptionStartSerializer(data=request.data, patients=self.patients())
         ser.is_valid(raise_exception=True)
         data = dict(ser.validated_data)
+        baseline_iga = data.pop("baseline_iga", None)
+        if baseline_iga is not None and data["drug"] == "folic_acid":
+            raise ValidationError(
+                {"baseline_iga": [_detail("is for methotrexate or mycophenolate.", "invalid")]}
+            )
         try:
-            outcome = prescription_start(user=request.user, **data)
+            with transaction.atomic():
+                outcome = prescription_start(user=request.user, **data)
+                if baseline_iga is not None:
+                    # Issue 19: the baseline asked for at the start, kept as an assessment.
+                    assessment_record(
+                        patient=data["patient"],
+                        assessed_on=min(data["start_date"], timezone.localdate()),
+                        iga=baseline_iga,
+                        notes="Baseline, recorded with the prescription.",
+                        user=request.user,
+                    )
         except DjangoValidationError as exc:
-            _raise_validation(exc)
+            _raise_validation(exc, {"assessed_on": "baseline_iga", "iga": "baseline_iga"})
         return self._answer(outcome)
 
     def _act(self, request, serializer_class, service):

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "patients",
     "schedules",
     "api",
+    "reports",  # issue 19: the cohort report's staff page
 ]
 
 MIDDLEWARE = [
@@ -504,4 +505,8 @@ CONTENT_SECURITY_POLICY = {
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
     "mtxmonitor.csp.ContentSecurityPolicyMiddleware",
+)
+# --- Outcomes registry and cohort report (issue 19) ---------------------------------------
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {"AdverseEventKindEnum": "api.schema.enum_AdverseEventKindEnum"}
 )

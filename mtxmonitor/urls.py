@@ -11,6 +11,7 @@ admin.site.index_title = "Methotrexate and mycophenolate monitoring"
 urlpatterns = [
     path("admin/clinical-rules/", clinical_rules, name="clinical-rules"),
     path("admin/", admin.site.urls),
+    path("staff/reports/", include("reports.urls")),  # issue 19: the cohort report page
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Vendored Swagger UI, its init script a same-origin file: runs under the CSP (issue #13).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),

@@ -480,6 +480,15 @@ class DiseaseAssessmentAdmin(ScopedAdmin):
     search_fields = ("patient__mrn", "patient__family_name")
     autocomplete_fields = ("patient",)
 
+    def save_model(self, request, obj, form, change):
+        # Issue 19: an IGA in a response review's window completes the review: re-plan.
+        from schedules.services import dispatch_replan
+
+        if not obj.recorded_by_id:
+            obj.recorded_by = request.user
+        super().save_model(request, obj, form, change)
+        dispatch_replan(obj.patient_id)
+
 
 @admin.register(AdverseEvent)
 class AdverseEventAdmin(ScopedAdmin):

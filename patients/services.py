@@ -209,3 +209,143 @@ def _same_content(existing: LabResult, fields: dict) -> bool:
         elif old != new:
             return False
     return True
+
+
+# --- Outcomes (issue 19; REF §7) -------------------------------------------------------------
+def _recorded_by(user):
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+@transaction.atomic
+def assessment_record(
+    *,
+    patient: Patient,
+    assessed_on,
+    iga: int,
+    other_score_name: str = "",
+    other_score_value=None,
+    notes: str = "",
+    user=None,
+):
+    """Record a disease assessment (IGA 0 clear – 4 severe, optionally another named score)."""
+    from patients.models import DiseaseAssessment
+
+    value = _decimal_or_none(other_score_value, "other_score_value")
+    name = (other_score_name or "").strip()
+    if value is not None and not name:
+        raise ValidationError({"other_score_name": "is required with other_score_value."})
+    if name and value is None:
+        raise ValidationError({"other_score_value": "is required with other_score_name."})
+    a = DiseaseAssessment(
+        patient=patient,
+        assessed_on=assessed_on,
+        iga=iga,
+        other_score_name=name,
+        other_score_value=value,
+        notes=notes or "",
+        recorded_by=_recorded_by(user),
+    )
+    a.full_clean()
+    if a.assessed_on < patient.birth_date:
+        raise ValidationError({"assessed_on": "is before the patient's birth date."})
+    a.save()
+    # An IGA inside a 12- or 24-week review's window completes that review (schedules.services
+    # sync_plans): re-plan after commit.
+    from schedules.services import dispatch_replan
+
+    dispatch_replan(patient.pk)
+    return a
+
+
+@transaction.atomic
+def adverse_event_record(
+    *,
+    patient: Patient,
+    kind: str,
+    onset_date,
+    severity: str,
+    led_to_stop: bool = False,
+    description: str = "",
+    prescription=None,
+    user=None,
+):
+    """Record an adverse event, optionally against the prescription it happened on."""
+    from patients.models import AdverseEvent
+
+    e = AdverseEvent(
+        patient=patient,
+        prescription=prescription,
+        kind=kind,
+        onset_date=onset_date,
+        severity=severity,
+        led_to_stop=bool(led_to_stop),
+        description=description or "",
+        recorded_by=_recorded_by(user),
+    )
+    e.full_clean()
+    if e.onset_date < patient.birth_date:
+        raise ValidationError({"onset_date": "is before the patient's birth date."})
+    e.save()
+    return e
+
+
+# Lab alert rules (clinical.labrules.RULES) → the adverse-event kind they document.
+ALERT_RULE_ADVERSE_EVENT_KIND = {
+    "LIVER_GT_3X_ULN": "transaminitis",
+    "LIVER_GT_3X_ULN_CONFIRMED": "transaminitis",
+    "LIVER_ABOVE_ULN_TWICE": "transaminitis",
+    "LIVER_GT_ABSOLUTE": "transaminitis",
+    "WBC_LOW": "cytopenia",
+    "NEUTROPHILS_LOW": "cytopenia",
+    "MMF_NEUTROPHILS_LOW": "cytopenia",
+    "PLATELETS_LOW": "cytopenia",
+    "LYMPHOCYTES_LOW": "cytopenia",
+    "CREATININE_RISE": "renal",
+    "CREATININE_RISE_CONFIRMED": "renal",
+    "EGFR_LOW": "renal",
+    "EGFR_LOW_CONFIRMED": "renal",
+}
+
+
+def adverse_event_from_alert(*, alert, user=None, severity: str = "moderate"):
+    """Record the adverse event a lab alert documents (e.g. transaminitis from ALT > 3× ULN).
+
+    Onset: the local date the result was collected; against the methotrexate or mycophenolate
+    prescription in force then. Returns (event, created): an event of that kind on that date
+    for the patient is not recorded twice. Raises ValidationError for an alert that documents
+    no adverse event (e.g. a result that could not be evaluated).
+    """
+    from patients.models import AdverseEvent, Prescription
+
+    kind = ALERT_RULE_ADVERSE_EVENT_KIND.get(alert.rule)
+    if kind is None:
+        raise ValidationError(
+            {"rule": f"{alert.rule} does not document an adverse event (liver, blood count or "
+             "renal findings do)."}
+        )  # fmt: skip
+    patient = alert.patient
+    when = alert.lab_result.collected_at if alert.lab_result_id else alert.raised_at
+    onset = when.astimezone(patient.clinic.tz).date()
+    existing = AdverseEvent.objects.filter(patient=patient, kind=kind, onset_date=onset).first()
+    if existing:
+        return existing, False
+    in_force = (
+        Prescription.objects.filter(
+            patient=patient,
+            drug__in=("methotrexate", "mycophenolate_mofetil"),
+            start_date__lte=onset,
+        )
+        .exclude(status="stopped")
+        .order_by("-start_date", "-id")
+        .first()
+    )
+    event = adverse_event_record(
+        patient=patient,
+        kind=kind,
+        onset_date=onset,
+        severity=severity,
+        description=f"From alert {alert.rule}: {alert.message}"[:4000],
+        prescription=in_force,
+        user=user,
+    )
+    return event, True

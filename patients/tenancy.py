@@ -37,7 +37,11 @@ RIGHTS: dict[str, dict[str, frozenset[str]]] = {
     "timeline": {"read": STAFF},
     "dosing": {"read": STAFF},
     # Staff UI only.
-    "assessment": {"read": STAFF, "write": CLINICIAN_NURSE},
+    # Outcomes (issue 19): an IGA is a clinician's assessment; a nurse may record an adverse
+    # event as it is reported; the cohort report is a read (viewers included).
+    "assessment": {"read": STAFF, "write": CLINICIAN},
+    "adverse_event": {"read": STAFF, "write": CLINICIAN_NURSE},
+    "report": {"read": STAFF},
     "notification": {"read": STAFF, "act": CLINICIAN_NURSE},
     "staff": {"read": STAFF, "write": NOBODY},
     "clinic": {"read": STAFF, "write": NOBODY},
@@ -55,7 +59,7 @@ ADMIN_RESOURCES: dict[str, tuple[str, str]] = {
     "prescription": ("prescription", "write"),
     "labresult": ("lab", "write"),
     "diseaseassessment": ("assessment", "write"),
-    "adverseevent": ("assessment", "write"),
+    "adverseevent": ("adverse_event", "write"),
     "monitoringevent": ("plan", "act"),
     "alert": ("alert", "act"),
     "notification": ("notification", "act"),

@@ -269,6 +269,34 @@ class AlertAdmin(ScopedAdmin):
             "title": f"{action.capitalize()}: {alert}",
         }
         return TemplateResponse(request, "admin/schedules/alert/act.html", context)
+    # --- issue 19: an alert's finding recorded as an adverse event (outcomes registry) -------
+    actions = ["record_adverse_event"]
+
+    @admin.action(description="Record as adverse event (e.g. transaminitis from a liver alert)")
+    def record_adverse_event(self, request, queryset):
+        from django.core.exceptions import ValidationError
+
+        from patients.services import adverse_event_from_alert
+        from patients.tenancy import may_write
+
+        if not may_write(request.user, "adverseevent"):
+            self.message_user(request, "Your role may not record adverse events.", messages.ERROR)
+            return
+        made = kept = 0
+        for alert in queryset.select_related("patient__clinic", "lab_result"):
+            try:
+                _event, created = adverse_event_from_alert(alert=alert, user=request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{alert.patient}: {exc.messages[0]}", messages.WARNING)
+                continue
+            made, kept = made + created, kept + (not created)
+        if made or kept:
+            self.message_user(
+                request,
+                f"{made} adverse event(s) recorded (severity moderate: change it on the event if "
+                f"needed); {kept} already recorded for that patient, kind and date.",
+                messages.SUCCESS,
+            )
 
     def get_queryset(self, request):
         from django.db.models import Case, IntegerField, Value, When

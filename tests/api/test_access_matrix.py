@@ -294,6 +294,36 @@ OPS: list[Op] = [
         },
         other=None,
     ),
+    # Outcomes (issue 19).
+    Op(
+        "GET",
+        "/api/v1/patients/{patient_id}/assessments/",
+        STAFF,
+        lambda r: f"/api/v1/patients/{_p(r)}/assessments/",
+    ),
+    Op(
+        "POST",
+        "/api/v1/patients/{patient_id}/assessments/",
+        CLINICIAN,
+        lambda r: f"/api/v1/patients/{_p(r)}/assessments/",
+        lambda r: {"assessed_on": TODAY.isoformat(), "iga": 3},
+        ok=201,
+    ),
+    Op(
+        "GET",
+        "/api/v1/patients/{patient_id}/adverse-events/",
+        STAFF,
+        lambda r: f"/api/v1/patients/{_p(r)}/adverse-events/",
+    ),
+    Op(
+        "POST",
+        "/api/v1/patients/{patient_id}/adverse-events/",
+        ALERT_ACTORS,
+        lambda r: f"/api/v1/patients/{_p(r)}/adverse-events/",
+        lambda r: {"kind": "infection", "onset_date": TODAY.isoformat(), "severity": "mild"},
+        ok=201,
+    ),
+    Op("GET", "/api/v1/reports/cohort/", STAFF, lambda r: "/api/v1/reports/cohort/", other=None),
 ]
 
 

@@ -62,6 +62,7 @@ class Command(BaseCommand):
         from schedules.calendar import feed_rotate, feed_url
 
         feed, feed_token = feed_rotate(nurse=User.objects.get(username="nurse.nina").membership)
+        cohort_logins = self._seed_outcomes_cohort(password)
 
         self.stdout.write(
             self.style.SUCCESS(
@@ -78,6 +79,30 @@ class Command(BaseCommand):
             f"             export TOKEN={token_key}\n"
             f"  Calendar:  {feed_url(feed, feed_token)}\n"
             "             (nurse.nina's iCalendar feed; a new URL each run, the old one stops)\n"
+        )
+        self.stdout.write(cohort_logins)
+
+    # --- issue 19: the outcomes demo (a third clinic reproducing the reference cohort) -------
+    def _seed_outcomes_cohort(self, password: str) -> str:
+        """28 synthetic children under 4 on methotrexate (reports/demo_cohort.py), once."""
+        from reports.demo_cohort import COHORT_CLINIC, cohort_clinic, seed_cohort_clinic
+
+        names = ("dr.cohen", "nurse.nadia", "viewer.val")
+        if not Clinic.objects.filter(name=COHORT_CLINIC).exists():
+            with transaction.atomic():
+                clinic = cohort_clinic()
+                doc = self._user("dr.cohen", "Dana", "Cohen", clinic=clinic, role="clinician")
+                nurse = self._user("nurse.nadia", "Nadia", "Levi", clinic=clinic, role="nurse")
+                self._user("viewer.val", "Val", "Mor", clinic=clinic, role="viewer")
+                seed_cohort_clinic(clinician=doc, nurse=nurse)
+        for username in names:
+            u = User.objects.get(username=username)
+            u.set_password(password)
+            u.save(update_fields=["password"])
+        return (
+            f"  Outcomes:  dr.cohen, nurse.nadia, viewer.val at {COHORT_CLINIC} (28 children, "
+            "the reference cohort);\n"
+            "             its cohort report: http://127.0.0.1:8000/staff/reports/cohort/\n"
         )
 
     # --- creation ----------------------------------------------------------------------------
