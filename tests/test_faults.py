@@ -19,10 +19,10 @@ import pytest
 import requests
 from django.db import connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from patients.models import LabResult, Measurement, Patient, Prescription
 from schedules.models import Alert, MonitoringEvent
+from tests.api.conftest import api_key
 from tests.conftest import make_member, require_redis
 from tests.faults import PrivateRedis, Stack, wait_until
 
@@ -58,10 +58,9 @@ def stack(tmp_path):
 def client_of(clinic):
     def make(role: str = "integration") -> requests.Session:
         user = make_member(clinic, f"{role}-faults", role)
-        token = Token.objects.create(user=user)
         session = requests.Session()
         session.headers.update(
-            {"Authorization": f"Token {token.key}", "Content-Type": "application/json"}
+            {"Authorization": f"Token {api_key(user)}", "Content-Type": "application/json"}
         )
         return session
 

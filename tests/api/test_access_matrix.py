@@ -2,7 +2,7 @@
 
 The expected roles are written out here, from the issue, independently of api/permissions.py:
 integration writes labs and reads patients, plans, alerts (and its labs); a nurse reads and
-acknowledges/resolves alerts; a viewer reads; a clinician does everything in the clinic.
+acknowledges/resolves alerts, and records labs and measurements (issues #13, #17); a viewer reads; a clinician does everything in the clinic.
 Another clinic's object is never seen: 404 on its URL, absent from lists, "does_not_exist" when
 named in a body. No credentials: 401; a user with no clinic role: 403.
 """
@@ -25,7 +25,11 @@ pytestmark = pytest.mark.django_db
 ALL = frozenset(ROLES)
 STAFF = frozenset({"clinician", "nurse", "viewer"})
 CLINICIAN = frozenset({"clinician"})
-LAB_WRITERS = frozenset({"clinician", "integration"})
+# Issue #13 made one table of rights for the admin and the API, and issue #17's nurse types a
+# liver panel in the workspace: a nurse records labs and measurements in every door (this test
+# changed with them; it had nurses read-only for labs and measurements).
+LAB_WRITERS = frozenset({"clinician", "nurse", "integration"})
+MEASUREMENT_WRITERS = frozenset({"clinician", "nurse"})
 ALERT_ACTORS = frozenset({"clinician", "nurse"})
 TODAY = date.today()
 
@@ -145,7 +149,7 @@ OPS: list[Op] = [
     Op(
         "POST",
         "/api/v1/patients/{patient_id}/measurements/",
-        CLINICIAN,
+        MEASUREMENT_WRITERS,
         lambda r: f"/api/v1/patients/{_p(r)}/measurements/",
         lambda r: {"measured_on": TODAY.isoformat(), "weight_kg": "71", "height_cm": "170"},
         ok=201,

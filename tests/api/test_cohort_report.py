@@ -508,7 +508,9 @@ def test_an_iga_in_the_window_completes_the_week_12_review(
     from tests.api.conftest import make_prescription
 
     # The queue hop replaced by the task itself (no worker here; tests/test_worker.py has one).
-    monkeypatch.setattr(tasks.replan_patient, "delay", lambda pid: tasks.replan_patient(pid))
+    monkeypatch.setattr(
+        tasks.replan_patient, "apply_async", lambda args, **kw: tasks.replan_patient(*args)
+    )
     make_prescription(toddler, dose_mg="5", start_date=date.today() - timedelta(weeks=12))
     sync_plan(toddler.pk)
     review = MonitoringEvent.objects.get(
