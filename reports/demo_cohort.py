@@ -138,10 +138,15 @@ def seed_cohort_clinic(*, clinician, nurse=None) -> tuple[object, int]:
     returned by `cohort_clinic()`; idempotent through that clinic's existence.
     """
     from patients.models import Clinic
+    from schedules.services import sync_plan
 
     clinic = Clinic.objects.get(name=COHORT_CLINIC)
     for i, child in enumerate(CHILDREN):
         _seed_child(clinic, i, child, clinician, nurse)
+    # Every course has ended: plan each child now, as the worker's re-plan would after the stop,
+    # so no draw of a course stopped years ago is left open (and in a nurse's digest) until then.
+    for pid in clinic.patients.values_list("id", flat=True):
+        sync_plan(pid)
     return clinic, len(CHILDREN)
 
 
@@ -277,6 +282,23 @@ def _seed_child(clinic, i: int, child: Child, clinician, nurse) -> None:
             result.full_clean()
             result.save()
             evaluate_result(result.pk)
+            # The repeat the rules asked for, done a week later and normal again (the cohort is
+            # historical: nothing of it is left for a nurse to chase).
+            repeat = LabResult(
+                patient=p,
+                analyte="alt",
+                reported_value="22",
+                reported_unit="U/L",
+                reference_high=Decimal(25),
+                collected_at=datetime.combine(
+                    on + timedelta(days=7), time(9, 30), tzinfo=clinic.tz
+                ),
+                accession=f"DEMO-{p.mrn}-ALT-{on + timedelta(days=7):%Y%m%d}",
+                source="demo",
+            )
+            repeat.full_clean()
+            repeat.save()
+            evaluate_result(repeat.pk)
 
     end = start + timedelta(days=child.days)
     for row in (rx, folic):

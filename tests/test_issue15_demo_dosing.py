@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 
 from patients.models import Prescription
+from reports.demo_cohort import COHORT_CLINIC
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +35,9 @@ def test_the_demo_dermatomyositis_patient_is_on_combination_therapy_and_quiet(ca
     assert (pred.dose_mg, pred.frequency, pred.basis) == (35, "once_daily", "mg_per_kg")
     mtx = ns1003.get(drug="methotrexate")
     assert pred.start_date <= mtx.start_date
-    for row in Prescription.objects.all():
+    # The outcomes clinic (issue 19) reproduces a published cohort whose children did stop
+    # methotrexate early (parental concern, lack of efficacy): the stop warning recorded there
+    # is the rule working, so only the two prescribing demo clinics must be quiet.
+    for row in Prescription.objects.exclude(patient__clinic__name=COHORT_CLINIC):
         codes = {w["code"] for w in row.warnings}
         assert not codes & ISSUE_15_CODES, (row.patient.mrn, row.drug, codes)
